@@ -1,1 +1,45 @@
-namespace BridgeRec.Cli; public static class Program { public static int Main(string[] args) => 0; }
+using System.CommandLine;
+using BridgeRec.Data;
+using Spectre.Console;
+
+namespace BridgeRec.Cli;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("BridgeRec: a domain recommender and a language model that improve each other through a shared module (BDLM).");
+        root.Subcommands.Add(TrainCommands.Train());
+        root.Subcommands.Add(TrainCommands.Eval());
+        root.Subcommands.Add(TrainCommands.Recommend());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(BenchCommands.Create());
+        return await root.Parse(args).InvokeAsync();
+    }
+
+    /// <summary>Runs a verb with the project's error policy: known input problems print one clear line and exit 2.</summary>
+    public static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]stopped[/]");
+            return 130;
+        }
+        catch (Exception e) when (e is DataFormatException or FileNotFoundException or DirectoryNotFoundException
+                                       or ArgumentException or InvalidDataException or InvalidOperationException
+                                       or KeyNotFoundException or Data.Download.DatasetUnavailableException
+                                       or Data.Download.DatasetVerificationException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            if (Environment.GetEnvironmentVariable("BRIDGEREC_DEBUG") == "1") Console.Error.WriteLine(e);
+            return 2;
+        }
+    }
+
+    public static Task<int> Guard(Func<int> body) => Guard(() => Task.FromResult(body()));
+}

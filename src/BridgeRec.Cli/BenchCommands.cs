@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using BridgeRec.Bridge;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using Spectre.Console;
+
+namespace BridgeRec.Cli;
+
+/// <summary>bench: speed and quality measurements that end with one machine-readable JSON line.</summary>
+public static class BenchCommands
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "benchmarks that print a table and, as the last line, one JSON object");
+        bench.Subcommands.Add(Dsm());
+        return bench;
+    }
+
+    static Command Dsm()
+    {
+        var model = new Option<string>("--model") { Description = "lightgcn | mf", DefaultValueFactory = _ => "lightgcn" };
+        var train = new Option<string>("--train") { Description = "training file, LightGCN text format (user item item ...)", Required = true };
+        var test = new Option<string>("--test") { Description = "test file, same format", Required = true };
+        var c = new Command("dsm", "train a DSM the way the LightGCN reference does (full-ranking test every --eval-every epochs, best reported) and time it")
+        {
+            model, train, test, Options.Epochs, Options.EvalEvery, Options.Patience, Options.Dim, Options.Layers, Options.Lr, Options.L2, Options.Batch, Options.Seed,
+        };
+        c.SetAction((p, ct) => Program.Guard(() =>
+        {
+            string trainPath = p.GetValue(train)!, testPath = p.GetValue(test)!;
+            string dataset = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(trainPath))) ?? "dataset";
+            var config = new TrainConfig
+            {
+                Model = p.GetValue(model)!,
+                Dim = p.GetValue(Options.Dim) ?? 64,
+                Layers = p.GetValue(Options.Layers) ?? 3,
+                Ks = [20],
+                Train = new DsmOptions
+                {
+                    Epochs = p.GetValue(Options.Epochs) ?? 1000,
+                    EvalEvery = p.GetValue(Options.EvalEvery) ?? 10,
+                    Patience = p.GetValue(Options.Patience) ?? 5,
+                    Lr = p.GetValue(Options.Lr) ?? 0.001,
+                    L2 = p.GetValue(Options.L2) ?? 1e-4,
+                    Batch = p.GetValue(Options.Batch) ?? 2048,
+                    Seed = p.GetValue(Options.Seed) ?? 2020,
+                },
+            };
+            if (config.Model == "pop") throw new ArgumentException("--model pop has nothing to train; use lightgcn or mf");
+            var split = LightGcnText.Load(trainPath, testPath, name: dataset);
+            var trainIndex = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+            var dsm = (DomainModel)DsmPipeline.Build(config, split, trainIndex);
+            var evaluator = DsmPipeline.TestEvaluator(split, config);
+            var evalSeconds = new List<double>();
+            var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(dsm, trainIndex, m =>
+            {
+                var r = evaluator.Evaluate(m.ScoreAll);
+                evalSeconds.Add(r.ElapsedSeconds);
+                return r.ToDictionary();
+            }, ct: ct));
+            double median(IReadOnlyList<double> xs) => xs.Count == 0 ? double.NaN : xs.OrderBy(x => x).ElementAt(xs.Count / 2);
+            var best = result.BestMetrics;
+            var json = new JsonObject
+            {
+                ["model"] = config.Model,
+                ["dataset"] = dataset,
+                ["epochs"] = result.EpochsRun,
+                ["sec_per_epoch_median"] = Math.Round(median(result.EpochSeconds), 4),
+                ["eval_seconds"] = Math.Round(median(evalSeconds), 4),
+                ["recall@20"] = Math.Round(best.GetValueOrDefault("recall@20"), 4),
+                ["ndcg@20"] = Math.Round(best.GetValueOrDefault("ndcg@20"), 4),
+                ["precision@20"] = Math.Round(best.GetValueOrDefault("precision@20"), 4),
+                ["best_epoch"] = result.BestEpoch,
+                ["peak_rss_mb"] = Math.Round(PeakRssMb(), 1),
+            };
+            var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+            foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToString() ?? ""));
+            t.Caption(Markup.Escape($"{split}; {result.StopReason}"));
+            AnsiConsole.Write(t);
+            Console.WriteLine(json.ToJsonString());
+            return 0;
+        }));
+        return c;
+    }
+
+    /// <summary>Peak resident set size of this process (VmHWM), in MiB.</summary>
+    public static double PeakRssMb()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+        }
+        catch (IOException) { }
+        return Environment.WorkingSet / (1024.0 * 1024.0);
+    }
+}

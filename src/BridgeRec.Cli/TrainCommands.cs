@@ -1,0 +1,107 @@
+using System.CommandLine;
+using BridgeRec.Bridge;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using Spectre.Console;
+
+namespace BridgeRec.Cli;
+
+/// <summary>train, eval and recommend: the DSM life cycle over a model folder.</summary>
+public static class TrainCommands
+{
+    static readonly Option<string> Out = new("--out") { Description = "model folder to write (config, weights, metrics, checkpoints)", DefaultValueFactory = _ => "runs/model" };
+    static readonly Option<bool> Resume = new("--resume") { Description = "continue from the last checkpoint in --out" };
+    static readonly Option<string> ModelDir = new("--model") { Description = "model folder written by 'bridgerec train'", Required = true };
+    static readonly Option<string> User = new("--user") { Description = "user id as in the dataset's files", Required = true };
+    static readonly Option<int> K = new("-k", "--top") { Description = "how many items", DefaultValueFactory = _ => 10 };
+    static readonly Option<bool> Sampled = new("--sampled") { Description = "also report the sampled protocol (target + 99 unseen negatives)" };
+
+    public static Command Train()
+    {
+        var c = new Command("train", "train a domain model (LightGCN, MF-BPR) or popularity on a dataset, with early stopping on validation");
+        Options.AddData(c);
+        Options.AddModel(c);
+        c.Options.Add(Out);
+        c.Options.Add(Resume);
+        c.SetAction((p, ct) => Program.Guard(() =>
+        {
+            var config = Options.Resolve(p);
+            Options.WithMonitorCheck(config);
+            string outDir = Path.GetFullPath(p.GetValue(Out)!);
+            var split = AnsiConsole.Status().Start("loading data", _ => DataSource.Load(config.Data));
+            ConsoleUi.DatasetSummary(split);
+            (TrainResult? Train, EvaluationResult Test, IRecommender Model) r = default;
+            if (config.Model == "pop") r = DsmPipeline.Run(config, split, outDir, false, null, ct);
+            else ConsoleUi.Train(config.Train, trainer =>
+            {
+                r = DsmPipeline.Run(config, split, outDir, p.GetValue(Resume), trainer, ct);
+                return r.Train!;
+            });
+            if (r.Train is { } t)
+                AnsiConsole.MarkupLine(Markup.Escape($"best validation {config.Train.Monitor} {t.BestMetrics.GetValueOrDefault(config.Train.Monitor):F4} at epoch {t.BestEpoch} ({t.EpochsRun} epochs, {t.StopReason})"));
+            ConsoleUi.Metrics("test", r.Test!);
+            AnsiConsole.MarkupLine(Markup.Escape($"model written to {outDir}"));
+            return ct.IsCancellationRequested ? 130 : 0;
+        }));
+        return c;
+    }
+
+    public static Command Eval()
+    {
+        var c = new Command("eval", "evaluate a trained model folder on its test split (full ranking; buckets; optionally sampled)");
+        c.Options.Add(ModelDir);
+        c.Options.Add(Options.Ks);
+        c.Options.Add(Sampled);
+        c.SetAction(p => Program.Guard(() =>
+        {
+            var (config, split, model) = AnsiConsole.Status().Start("loading model and data", _ => DsmPipeline.Load(p.GetValue(ModelDir)!));
+            var ks = p.GetValue(Options.Ks) is { } text ? Options.ParseKs(text) : config.Ks;
+            var full = RankingEvaluator.ForTest(split, new RankingOptions { Ks = ks }).Evaluate(model.ScoreAll);
+            ConsoleUi.Metrics($"{model.Name} on {split.Dataset.Name}", full);
+            var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+            ConsoleUi.Buckets(Breakdowns.ByUserActivity(full, Enumerable.Range(0, split.Dataset.NumUsers).Select(train.CountOf).ToArray()));
+            ConsoleUi.Buckets(Breakdowns.ByItemPopularity(full, train.ItemDegrees()));
+            if (p.GetValue(Sampled))
+                ConsoleUi.Metrics("sampled (target + 99 negatives)", SampledRankingEvaluator.ForTest(split, new RankingOptions { Ks = ks }).Evaluate(model.ScoreAll));
+            return 0;
+        }));
+        return c;
+    }
+
+    public static Command Recommend()
+    {
+        var c = new Command("recommend", "top-k items for one user from a trained model folder, with titles; seen items excluded");
+        c.Options.Add(ModelDir);
+        c.Options.Add(User);
+        c.Options.Add(K);
+        c.SetAction(p => Program.Guard(() =>
+        {
+            var (_, split, model) = DsmPipeline.Load(p.GetValue(ModelDir)!);
+            string userId = p.GetValue(User)!;
+            if (!split.Dataset.Users.TryGet(userId, out int u))
+                throw new KeyNotFoundException($"--user {userId}: no such user in {split.Dataset.Name} (ids run like '{split.Dataset.Users.Original(0)}')");
+            int k = p.GetValue(K);
+            if (k < 1) throw new ArgumentException($"-k {k}: must be >= 1");
+            Show(split, model, u, k);
+            return 0;
+        }));
+        return c;
+    }
+
+    /// <summary>Prints a user's recent history and top-k unseen items with titles.</summary>
+    public static void Show(Split split, IRecommender model, int user, int k)
+    {
+        var d = split.Dataset;
+        var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
+        using var scores = model.ScoreAll([user]);
+        var row = scores[0].data<float>().ToArray().Select(x => (double)x).ToArray();
+        var top = RankOrder.TopOfRow(row, seen.ItemsOf(user), k);
+        var history = split.Train.Users.Select((uu, row) => (uu, row)).Where(x => x.uu == user).Select(x => split.Train.Items[x.row]).TakeLast(5);
+        AnsiConsole.MarkupLine(Markup.Escape($"user {d.Users.Original(user)} ({seen.CountOf(user)} items seen), recently: {string.Join("; ", history.Select(d.DisplayName))}"));
+        var t = new Table().AddColumn("#").AddColumn("item").AddColumn("title").AddColumn(new TableColumn("score").RightAligned());
+        for (int i = 0; i < top.Length; i++)
+            t.AddRow((i + 1).ToString(), Markup.Escape(d.Items.Original(top[i])), Markup.Escape(d.DisplayName(top[i])), row[top[i]].ToString("F3"));
+        AnsiConsole.Write(t);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using BridgeRec.Native;
+using BridgeRec.SharedModule;
+using TorchSharp;
+
+namespace BridgeRec.Bridge;
+
+/// <summary>A whole DSM run: data, model, training, evaluation. Written next to the results as config.json.</summary>
+public sealed record TrainConfig
+{
+    public DataConfig Data { get; init; } = new();
+    /// <summary>lightgcn | mf | pop.</summary>
+    public string Model { get; init; } = "lightgcn";
+    public int Dim { get; init; } = 64;
+    public int Layers { get; init; } = 3;
+    public double InitStd { get; init; } = 0.1;
+    public DsmOptions Train { get; init; } = new();
+    /// <summary>Cut-offs for test metrics (validation uses the monitored one's K among them).</summary>
+    public int[] Ks { get; init; } = [10, 20];
+    public string Device { get; init; } = "cpu";
+
+    public static readonly string[] Models = ["lightgcn", "mf", "pop"];
+
+    public void Validate()
+    {
+        if (!Models.Contains(Model)) throw new ArgumentException($"--model {Model}: expected one of {string.Join(", ", Models)}");
+        if (Dim < 1) throw new ArgumentOutOfRangeException(nameof(Dim), $"--dim must be >= 1 (got {Dim})");
+        if (Layers < 0) throw new ArgumentOutOfRangeException(nameof(Layers), $"--layers must be >= 0 (got {Layers})");
+        Train.Validate();
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public static TrainConfig FromJsonFile(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), JsonOptions)
+                ?? throw new InvalidDataException($"{path}: empty configuration");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}:{(e.LineNumber ?? -1) + 1}: invalid configuration: {e.Message}");
+        }
+    }
+}
+
+/// <summary>
+/// Builds models from a configuration and keeps them in a model folder: <c>config.json</c>,
+/// <c>ism.safetensors</c> (the best information sharing module), <c>metrics.json</c>, and the
+/// run's checkpoints under <c>checkpoints/</c>.
+/// </summary>
+public static class DsmPipeline
+{
+    public const string ConfigFile = "config.json", IsmFile = "ism.safetensors", MetricsFile = "metrics.json";
+
+    /// <summary>A fresh model for the split (ISM initialised with the config's seed).</summary>
+    public static IRecommender Build(TrainConfig config, Split split, UserItemIndex train)
+    {
+        config.Validate();
+        if (config.Model == "pop") return new Popularity(train);
+        var device = TorchRuntime.Device(config.Device);
+        TorchRuntime.Seed(config.Train.Seed);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, config.Dim, initStd: config.InitStd, device: device);
+        return config.Model switch
+        {
+            "mf" => new MatrixFactorization(ism),
+            _ => new LightGcn(ism, new NormalizedGraph(train), config.Layers),
+        };
+    }
+
+    /// <summary>The validation protocol used for early stopping (falls back to test only when the split has no validation).</summary>
+    public static RankingEvaluator ValidationEvaluator(Split split, TrainConfig config) =>
+        split.Validation.Count > 0
+            ? RankingEvaluator.ForValidation(split, new RankingOptions { Ks = config.Ks })
+            : throw new ArgumentException($"{split.Dataset.Name}: the split has no validation part for early stopping; set --valid-ratio > 0");
+
+    public static RankingEvaluator TestEvaluator(Split split, TrainConfig config) =>
+        RankingEvaluator.ForTest(split, new RankingOptions { Ks = config.Ks });
+
+    /// <summary>Trains (resuming when asked), evaluates on test, writes the model folder. Returns the test result.</summary>
+    public static (TrainResult? Train, EvaluationResult Test, IRecommender Model) Run(
+        TrainConfig config, Split split, string outDir, bool resume, DsmTrainer? trainer = null, CancellationToken ct = default)
+    {
+        config.Validate();
+        Directory.CreateDirectory(outDir);
+        string configPath = Path.Combine(outDir, ConfigFile);
+        if (resume && File.Exists(configPath))
+        {
+            var saved = TrainConfig.FromJsonFile(configPath);
+            if (saved.ToJson() != config.ToJson())
+                throw new InvalidOperationException($"--resume: {configPath} was written with a different configuration; resume with the same options or use a new --out");
+        }
+        AtomicFile.WriteAllText(configPath, config.ToJson());
+
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        var model = Build(config, split, train);
+        TrainResult? result = null;
+        if (model is DomainModel dsm)
+        {
+            var validation = ValidationEvaluator(split, config);
+            trainer ??= new DsmTrainer(config.Train);
+            result = trainer.Fit(dsm, train, m => validation.Evaluate(m.ScoreAll).ToDictionary(),
+                new CheckpointStore(Path.Combine(outDir, "checkpoints")), resume, ct);
+            dsm.Ism.Save(Path.Combine(outDir, IsmFile), new Dictionary<string, string>
+            {
+                ["model"] = config.Model, ["best_epoch"] = result.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
+        }
+        var test = TestEvaluator(split, config).Evaluate(model.ScoreAll);
+        WriteMetrics(outDir, config, split, result, test, train);
+        return (result, test, model);
+    }
+
+    static void WriteMetrics(string outDir, TrainConfig config, Split split, TrainResult? train, EvaluationResult test, UserItemIndex trainIndex)
+    {
+        var o = new JsonObject
+        {
+            ["dataset"] = split.ToString(),
+            ["model"] = config.Model,
+            ["written_utc"] = DateTime.UtcNow.ToString("O"),
+            ["test"] = ToJson(test.ToDictionary()),
+            ["test_protocol"] = test.Protocol,
+            ["test_users"] = test.UsersEvaluated,
+        };
+        if (train is not null)
+        {
+            o["best_epoch"] = train.BestEpoch;
+            o["epochs_run"] = train.EpochsRun;
+            o["stop_reason"] = train.StopReason;
+            o["validation_best"] = ToJson(train.BestMetrics);
+            var secs = train.EpochSeconds.OrderBy(x => x).ToList();
+            if (secs.Count > 0) o["sec_per_epoch_median"] = secs[secs.Count / 2];
+        }
+        var countPerUser = Enumerable.Range(0, split.Dataset.NumUsers).Select(trainIndex.CountOf).ToArray();
+        var byActivity = Breakdowns.ByUserActivity(test, countPerUser);
+        var byPopularity = Breakdowns.ByItemPopularity(test, trainIndex.ItemDegrees());
+        o["by_user_activity"] = Buckets(byActivity);
+        o["by_item_popularity"] = Buckets(byPopularity);
+        AtomicFile.WriteAllText(Path.Combine(outDir, MetricsFile), o.ToJsonString(SharedModule.Json.Indented));
+    }
+
+    static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in m) o[k] = v;
+        return o;
+    }
+
+    static JsonArray Buckets(BucketReport r) => new(r.Buckets.Select(b => (JsonNode)new JsonObject
+    {
+        ["bucket"] = b.Label, ["users"] = b.Users, ["cases"] = b.Cases, ["metrics"] = ToJson(b.Means),
+    }).ToArray());
+
+    /// <summary>Reloads a model folder: its configuration, the same split, and the trained model.</summary>
+    public static (TrainConfig Config, Split Split, IRecommender Model) Load(string modelDir)
+    {
+        string configPath = Path.Combine(modelDir, ConfigFile);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"--model {modelDir}: no {ConfigFile}; is this a folder written by 'bridgerec train'?", configPath);
+        var config = TrainConfig.FromJsonFile(configPath);
+        var split = DataSource.Load(config.Data);
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        var model = Build(config, split, train);
+        if (model is DomainModel dsm)
+        {
+            string ism = Path.Combine(modelDir, IsmFile);
+            if (!File.Exists(ism)) throw new FileNotFoundException($"--model {modelDir}: no {IsmFile} (training did not finish?)", ism);
+            dsm.Ism.LoadFrom(ism);
+            dsm.Invalidate();
+        }
+        return (config, split, model);
+    }
+}

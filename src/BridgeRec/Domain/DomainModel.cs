@@ -1,0 +1,142 @@
+using BridgeRec.SharedModule;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Domain;
+
+/// <summary>Anything that scores every item for a batch of users.</summary>
+public interface IRecommender
+{
+    string Name { get; }
+    int NumItems { get; }
+
+    /// <summary>Scores [users.Length, NumItems] (no gradient). Seen items are not excluded here: protocols do that.</summary>
+    Tensor ScoreAll(int[] users);
+}
+
+/// <summary>
+/// A domain-specific model (DSM) whose ego embeddings are the information sharing module's
+/// tables. Subclasses say how final embeddings come from the ego ones; BPR training and
+/// scoring by dot product are the same for all of them.
+/// </summary>
+public abstract class DomainModel : nn.Module, IRecommender
+{
+    public InformationSharingModule Ism { get; }
+    public abstract string Name { get; }
+    public int NumItems => Ism.NumItems;
+
+    protected DomainModel(string name, InformationSharingModule ism) : base(name)
+    {
+        Ism = ism;
+        RegisterComponents();
+    }
+
+    /// <summary>Final user and item embeddings computed from the ISM tables (differentiable).</summary>
+    public abstract (Tensor Users, Tensor Items) Embed();
+
+    (Tensor Users, Tensor Items)? _frozen;
+
+    /// <summary>Computes final embeddings once for scoring many users; call again after training changes the ISM.</summary>
+    public (Tensor Users, Tensor Items) FinalEmbeddings()
+    {
+        if (_frozen is { } f) return f;
+        using var _ = no_grad();
+        var (u, i) = Embed();
+        _frozen = (u.detach(), i.detach());
+        return _frozen.Value;
+    }
+
+    /// <summary>Forget cached final embeddings (the ISM changed).</summary>
+    public void Invalidate()
+    {
+        if (_frozen is { } f) { f.Users.Dispose(); f.Items.Dispose(); }
+        _frozen = null;
+    }
+
+    public Tensor ScoreAll(int[] users)
+    {
+        using var _ = no_grad();
+        var (u, i) = FinalEmbeddings();
+        using var idx = tensor(users.Select(x => (long)x).ToArray(), device: u.device);
+        using var rows = u.index_select(0, idx);
+        var scores = rows.matmul(i.t());
+        if (Ism.ItemBias is not null) scores.add_(Ism.ItemBias.detach());
+        return scores;
+    }
+
+    /// <summary>
+    /// BPR loss of a batch of (user, positive, negative) triples plus L2 on the batch's ego
+    /// embeddings: mean softplus(s_neg - s_pos) + l2 * 0.5 * (|e_u|^2 + |e_p|^2 + |e_n|^2) / batch.
+    /// Returns the loss and, separately, the BPR part for logging.
+    /// </summary>
+    public (Tensor Loss, double Bpr) BprLoss(Tensor users, Tensor pos, Tensor neg, double l2)
+    {
+        var (fu, fi) = Embed();
+        var u = fu.index_select(0, users);
+        var p = fi.index_select(0, pos);
+        var n = fi.index_select(0, neg);
+        var sPos = (u * p).sum(1);
+        var sNeg = (u * n).sum(1);
+        if (Ism.ItemBias is not null)
+        {
+            sPos = sPos + Ism.ItemBias.index_select(0, pos);
+            sNeg = sNeg + Ism.ItemBias.index_select(0, neg);
+        }
+        var bpr = nn.functional.softplus(sNeg - sPos).mean();
+        var egoU = Ism.Users.index_select(0, users);
+        var egoP = Ism.Items.index_select(0, pos);
+        var egoN = Ism.Items.index_select(0, neg);
+        var reg = (egoU.pow(2).sum() + egoP.pow(2).sum() + egoN.pow(2).sum()) * (0.5 / users.shape[0]);
+        return (bpr + reg * l2, bpr.item<float>());
+    }
+}
+
+/// <summary>Matrix factorisation: final embeddings are the ISM tables themselves.</summary>
+public sealed class MatrixFactorization(InformationSharingModule ism) : DomainModel("mf", ism)
+{
+    public override string Name => "mf";
+    public override (Tensor Users, Tensor Items) Embed() => (Ism.Users, Ism.Items);
+}
+
+/// <summary>
+/// LightGCN: E(k+1) = A_hat E(k) over the normalised user-item graph, starting from the ISM
+/// tables; the final embedding of each node is the mean of layers 0..K.
+/// </summary>
+public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph, int layers = 3) : DomainModel("lightgcn", ism)
+{
+    public NormalizedGraph Graph { get; } = graph;
+    public int Layers { get; } = layers >= 0 ? layers : throw new ArgumentOutOfRangeException(nameof(layers));
+    public override string Name => "lightgcn";
+
+    public override (Tensor Users, Tensor Items) Embed()
+    {
+        var e = Ism.AllNodes();
+        var sum = e;
+        for (int k = 0; k < Layers; k++)
+        {
+            e = Graph.Propagate(e);
+            sum = sum + e;
+        }
+        var final = sum / (Layers + 1);
+        var parts = final.split([Ism.NumUsers, Ism.NumItems], 0);
+        return (parts[0], parts[1]);
+    }
+}
+
+/// <summary>Most popular items first (training interaction counts), the same list for everyone.</summary>
+public sealed class Popularity : IRecommender
+{
+    readonly float[] _counts;
+    public string Name => "pop";
+    public int NumItems => _counts.Length;
+
+    public Popularity(Data.UserItemIndex train)
+    {
+        _counts = train.ItemDegrees().Select(c => (float)c).ToArray();
+    }
+
+    public float[] Counts => _counts;
+
+    public Tensor ScoreAll(int[] users) =>
+        tensor(_counts).unsqueeze(0).expand(users.Length, _counts.Length).contiguous();
+}
