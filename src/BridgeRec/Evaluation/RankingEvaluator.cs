@@ -165,10 +165,8 @@ public sealed class RankingEvaluator
             throw new ArgumentException($"the scoring callback returned {scores.dtype} scores; expected a floating-point tensor");
     }
 
-    public static double[] Prof = new double[6];
     void RankBatch(Tensor scores, int[] batch, int offset, int[] ks, double[][] columns, int[][] top, int[][] relevantOut, Stats stats)
     {
-        var psw = Stopwatch.StartNew();
         int b = batch.Length, numItems = NumItems, maxK = ks[^1];
         if (!scores.is_contiguous()) scores = scores.contiguous();
         var device = scores.device;
@@ -182,7 +180,6 @@ public sealed class RankingEvaluator
                 flat.index_fill_(0, tensor(flatExcluded, device: device), float.NegativeInfinity);
         }
 
-        Prof[0] += psw.Elapsed.TotalMilliseconds; psw.Restart();
         // 2. topk of max K + margin candidates per user, to the CPU.
         int kk = Math.Min(maxK + Options.TieMargin, numItems);
         var (values, indices) = scores.topk(kk, dim: 1, largest: true, sorted: true);
@@ -193,13 +190,11 @@ public sealed class RankingEvaluator
             if (double.IsNaN(topScores[r * kk]))
                 throw new ArgumentException($"the scoring callback returned NaN scores for user {batch[r]}");
 
-        Prof[1] += psw.Elapsed.TotalMilliseconds; psw.Restart();
         // 3. Scores of the relevant items that are not excluded (to find each user's best-ranked one).
         long[] flatRelevant = FlatIndex(Relevant, batch, numItems, skipExcluded: true);
         double[] relevantScores = flatRelevant.Length == 0 ? []
             : HostCopy<double>(flat.index_select(0, tensor(flatRelevant, device: device)).to(ScalarType.Float64));
 
-        Prof[2] += psw.Elapsed.TotalMilliseconds; psw.Restart();
         var candScores = new double[kk];
         var candItems = new int[kk];
         var firstRank = new double[b];           // reciprocal rank per row, filled below
@@ -263,7 +258,6 @@ public sealed class RankingEvaluator
             relevantOut[offset + r] = rel.ToArray();
         }
 
-        Prof[3] += psw.Elapsed.TotalMilliseconds; psw.Restart();
         // 4. Full-ranking position of the best relevant item where it lies beyond the top list:
         //    1 + #(items scoring higher) + #(items scoring equal with a lower index), counted in C#
         //    over the score buffer (read in place for float32 on the CPU). Excluded items hold -inf
@@ -289,7 +283,6 @@ public sealed class RankingEvaluator
             }
         }
 
-        Prof[4] += psw.Elapsed.TotalMilliseconds; psw.Restart();
         // 5. Metrics per user.
         var hits = new bool[maxK];
         for (int r = 0; r < b; r++)
@@ -308,7 +301,6 @@ public sealed class RankingEvaluator
             }
             columns[m][c] = firstRank[r];
         }
-        Prof[5] += psw.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>Items ranked before (threshold, best): scoring higher, or equal with a lower index.</summary>

@@ -19,8 +19,9 @@ namespace BridgeRec.Evaluation;
 /// are used (that case's list is shorter).
 /// </para>
 /// <para>
-/// Scoring reuses the full-score callback and gathers the candidates' scores (the full matmul is
-/// cheap next to an LLM forward pass, and one callback serves both protocols). The list is ordered
+/// Scoring reuses the full-score callback, once per distinct user of a batch of cases, and gathers
+/// the candidates' scores (the full matmul is cheap next to an LLM forward pass, and one callback
+/// serves both protocols). The list is ordered
 /// like full ranking: score descending, ties by lower item index; the target's 1-based rank is
 /// 1 + #(negatives scoring higher) + #(negatives scoring equal with a lower index).
 /// </para>
@@ -86,8 +87,9 @@ public sealed class SampledRankingEvaluator
     }
 
     /// <summary>
-    /// Scores every case. <paramref name="score"/> gets the cases' users (a user repeats when it has
-    /// several cases) and returns a [batch, NumItems] tensor, which the evaluator disposes.
+    /// Scores every case. Consecutive cases are batched up to <see cref="RankingOptions.BatchSize"/>
+    /// distinct users; <paramref name="score"/> gets those users (each scored once however many cases
+    /// it has) and returns a [users, NumItems] tensor, which the evaluator disposes.
     /// </summary>
     public EvaluationResult Evaluate(Func<int[], Tensor> score)
     {
@@ -104,44 +106,83 @@ public sealed class SampledRankingEvaluator
 
         using (no_grad())
         {
-            for (int start = 0; start < Cases; start += Options.BatchSize)
+            var rowOfUser = new Dictionary<int, int>();
+            var batchUsers = new List<int>();
+            int maxCases = checked(Options.BatchSize * 64);
+            for (int start = 0, end; start < Cases; start = end)
             {
-                int b = Math.Min(Options.BatchSize, Cases - start);
-                int[] batch = _users.AsSpan(start, b).ToArray();
+                // A batch: consecutive cases with at most BatchSize distinct users (and 64x as many cases).
+                rowOfUser.Clear();
+                batchUsers.Clear();
+                for (end = start; end < Cases && end - start < maxCases; end++)
+                {
+                    int u = _users[end];
+                    if (rowOfUser.ContainsKey(u)) continue;
+                    if (batchUsers.Count == Options.BatchSize) break;
+                    rowOfUser[u] = batchUsers.Count;
+                    batchUsers.Add(u);
+                }
+                int b = end - start;
                 using var scope = NewDisposeScope();
-                var scores = score(batch);
-                if (scores.dim() != 2 || scores.shape[0] != b || scores.shape[1] != NumItems)
+                var scores = score(batchUsers.ToArray());
+                if (scores.dim() != 2 || scores.shape[0] != batchUsers.Count || scores.shape[1] != NumItems)
                     throw new ArgumentException(
-                        $"the scoring callback returned shape [{string.Join(", ", scores.shape)}] for {b} users; expected [{b}, {NumItems}]");
+                        $"the scoring callback returned shape [{string.Join(", ", scores.shape)}] for {batchUsers.Count} users; expected [{batchUsers.Count}, {NumItems}]");
+                if (!scores.is_contiguous()) scores = scores.contiguous();
 
-                // Candidates [b, 1 + negatives]: the target first; short lists padded with the target (ignored below).
+                // Candidates per case: the target first, then the negatives; short lists padded with the
+                // target (ignored below). Gathered from the flat scores at row * NumItems + item.
                 var candidates = new long[b * width];
+                var flatIndex = new long[b * width];
                 for (int r = 0; r < b; r++)
                 {
                     int c = start + r;
                     var negs = _negatives[c];
-                    candidates[r * width] = _targets[c];
-                    for (int j = 1; j < width; j++) candidates[r * width + j] = j - 1 < negs.Length ? negs[j - 1] : _targets[c];
+                    long rowStart = (long)rowOfUser[_users[c]] * NumItems;
+                    for (int j = 0; j < width; j++)
+                    {
+                        int item = j == 0 || j - 1 >= negs.Length ? _targets[c] : negs[j - 1];
+                        candidates[r * width + j] = item;
+                        flatIndex[r * width + j] = rowStart + item;
+                    }
                 }
-                var index = tensor(candidates, device: scores.device).view(b, width);
-                double[] gathered = RankingEvaluator.HostCopy<double>(scores.gather(1, index).to(ScalarType.Float64));
+                var index = tensor(flatIndex, device: scores.device);
+                double[] gathered = RankingEvaluator.HostCopy<double>(scores.view(-1).index_select(0, index).to(ScalarType.Float64));
 
-                var listScores = new double[width];
-                var listItems = new int[width];
-                var hits = new bool[width];
+                var topScores = new double[maxK];
+                var topItems = new int[maxK];
+                var hits = new bool[maxK];
                 for (int r = 0; r < b; r++)
                 {
                     int c = start + r, target = _targets[c], n = 1 + _negatives[c].Length;
+                    var listScores = gathered.AsSpan(r * width, n);
+                    double targetScore = listScores[0];
+                    long ahead = 0; // negatives ranked before the target
                     for (int j = 0; j < n; j++)
                     {
-                        listScores[j] = gathered[r * width + j];
-                        listItems[j] = (int)candidates[r * width + j];
                         if (double.IsNaN(listScores[j]))
-                            throw new ArgumentException($"the scoring callback returned a NaN score for user {_users[c]}, item {listItems[j]}");
+                            throw new ArgumentException($"the scoring callback returned a NaN score for user {_users[c]}, item {candidates[r * width + j]}");
+                        if (j > 0 && RankOrder.Before(listScores[j], (int)candidates[r * width + j], targetScore, target)) ahead++;
                     }
-                    RankOrder.Sort(listScores.AsSpan(0, n), listItems.AsSpan(0, n));
-                    var ranked = listItems.AsSpan(0, n);
-                    var h = hits.AsSpan(0, n);
+                    // The first max K of the list (for breakdowns), by partial insertion.
+                    int filled = 0;
+                    for (int j = 0; j < n; j++)
+                    {
+                        double sj = listScores[j];
+                        int item = (int)candidates[r * width + j];
+                        if (filled == maxK && !RankOrder.Before(sj, item, topScores[maxK - 1], topItems[maxK - 1])) continue;
+                        int p = filled < maxK ? filled++ : maxK - 1;
+                        while (p > 0 && RankOrder.Before(sj, item, topScores[p - 1], topItems[p - 1]))
+                        {
+                            topScores[p] = topScores[p - 1];
+                            topItems[p] = topItems[p - 1];
+                            p--;
+                        }
+                        topScores[p] = sj;
+                        topItems[p] = item;
+                    }
+                    var ranked = topItems.AsSpan(0, filled);
+                    var h = hits.AsSpan(0, filled);
                     RankingMetrics.FillHits(ranked, [target], h);
                     int m = 0;
                     foreach (int k in ks)
@@ -149,8 +190,8 @@ public sealed class SampledRankingEvaluator
                         columns[m++][c] = RankingMetrics.HitRate(h, k);
                         columns[m++][c] = RankingMetrics.Ndcg(h, 1, k);
                     }
-                    columns[m][c] = RankingMetrics.ReciprocalRank(h);
-                    top[c] = ranked[..Math.Min(maxK, n)].ToArray();
+                    columns[m][c] = 1.0 / (ahead + 1); // RR over the whole candidate list
+                    top[c] = ranked.ToArray();
                     relevant[c] = [target];
                 }
             }
