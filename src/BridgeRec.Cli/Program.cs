@@ -27,7 +27,7 @@ public static class Program
         }
         catch (OperationCanceledException)
         {
-            AnsiConsole.MarkupLine("[yellow]stopped[/]");
+            AnsiConsole.MarkupLine("[yellow]stopped[/]: run the same command with --resume to continue from the last checkpoint");
             return 130;
         }
         catch (Exception e) when (e is DataFormatException or FileNotFoundException or DirectoryNotFoundException
@@ -38,6 +38,13 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             if (Environment.GetEnvironmentVariable("BRIDGEREC_DEBUG") == "1") Console.Error.WriteLine(e);
             return 2;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("BRIDGEREC_DEBUG") == "1") Console.Error.WriteLine(e);
+            else Console.Error.WriteLine("(set BRIDGEREC_DEBUG=1 for the stack trace)");
+            return 1;
         }
     }
 

@@ -42,7 +42,7 @@ public static class TrainCommands
                 AnsiConsole.MarkupLine(Markup.Escape($"best validation {config.Train.Monitor} {t.BestMetrics.GetValueOrDefault(config.Train.Monitor):F4} at epoch {t.BestEpoch} ({t.EpochsRun} epochs, {t.StopReason})"));
             ConsoleUi.Metrics("test", r.Test!);
             AnsiConsole.MarkupLine(Markup.Escape($"model written to {outDir}"));
-            return ct.IsCancellationRequested ? 130 : 0;
+            return 0;
         }));
         return c;
     }

@@ -114,6 +114,8 @@ public static class DsmPipeline
             trainer ??= new DsmTrainer(config.Train);
             result = trainer.Fit(dsm, train, m => validation.Evaluate(m.ScoreAll).ToDictionary(),
                 new CheckpointStore(Path.Combine(outDir, "checkpoints")), resume, ct);
+            // Interrupted: keep the checkpoints for --resume, write no final model.
+            ct.ThrowIfCancellationRequested();
             dsm.Ism.Save(Path.Combine(outDir, IsmFile), new Dictionary<string, string>
             {
                 ["model"] = config.Model, ["best_epoch"] = result.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -41,8 +41,12 @@ public abstract class DomainModel : nn.Module, IRecommender
     {
         if (_frozen is { } f) return f;
         using var _ = no_grad();
-        var (u, i) = Embed();
-        _frozen = (u.detach(), i.detach());
+        // The cache outlives any dispose scope the caller (an evaluator's batch loop) may have open.
+        using (var scope = NewDisposeScope())
+        {
+            var (u, i) = Embed();
+            _frozen = (u.detach().DetachFromDisposeScope(), i.detach().DetachFromDisposeScope());
+        }
         return _frozen.Value;
     }
 

@@ -88,9 +88,14 @@ public sealed class DsmTrainer(DsmOptions options)
         int epoch = startEpoch - 1;
         for (epoch = startEpoch; epoch <= Options.Epochs; epoch++)
         {
-            if (ct.IsCancellationRequested) { stop = "cancelled"; epoch--; break; }
             var sw = Stopwatch.StartNew();
-            double loss = TrainEpoch(model, optimizer, train, epoch);
+            double loss;
+            try { loss = TrainEpoch(model, optimizer, train, epoch, ct); }
+            catch (OperationCanceledException)
+            {
+                // The interrupted epoch is dropped: --resume restarts from the last checkpoint, exactly.
+                stop = "cancelled"; epoch--; break;
+            }
             model.Invalidate();
             double secs = sw.Elapsed.TotalSeconds;
             epochSeconds.Add(secs);
@@ -133,17 +138,6 @@ public sealed class DsmTrainer(DsmOptions options)
                 break;
             }
         }
-        if (stop == "cancelled" && store is not null && epoch >= startEpoch)
-        {
-            // Keep what the interrupted run had: a checkpoint at the last finished epoch.
-            store.Save(epoch, State(epoch, bestEpoch, bestValue, evalsWithoutGain, bestMetrics, epochSeconds, history), dir =>
-            {
-                model.Ism.Save(Path.Combine(dir, "ism.safetensors"));
-                using var fs = File.Create(Path.Combine(dir, "optimizer.bin"));
-                using var bw = new BinaryWriter(fs);
-                optimizer.save_state_dict(bw);
-            });
-        }
         if (bestEpoch > 0) RestoreIsm(model.Ism, bestWeights);
         DisposeAll(bestWeights);
         model.Invalidate();
@@ -152,7 +146,7 @@ public sealed class DsmTrainer(DsmOptions options)
     }
 
     /// <summary>One pass over a freshly sampled epoch of triples; returns the mean BPR loss.</summary>
-    public double TrainEpoch(DomainModel model, optim.Optimizer optimizer, UserItemIndex train, int epoch)
+    public double TrainEpoch(DomainModel model, optim.Optimizer optimizer, UserItemIndex train, int epoch, CancellationToken ct = default)
     {
         var rng = BprSampler.EpochRandom(Options.Seed, epoch);
         var (users, pos, neg) = BprSampler.SampleEpoch(train, train.Nnz, rng);
@@ -161,6 +155,7 @@ public sealed class DsmTrainer(DsmOptions options)
         var device = model.Ism.Users.device;
         for (int b = 0; b < batches; b++)
         {
+            ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             int start = b * Options.Batch, len = Math.Min(Options.Batch, users.Length - start);
             var u = tensor(users.AsSpan(start, len).ToArray(), device: device);
