@@ -1,0 +1,95 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Language;
+
+/// <summary>How much of a backbone trains: nothing, only LoRA adapters, or every weight.</summary>
+public enum TrainingMode { Frozen, Lora, Full }
+
+/// <summary>LoRA settings: rank r, scale alpha / r, dropout on the adapter's input, target module names.</summary>
+public sealed record LoraOptions
+{
+    public int Rank { get; init; } = 8;
+    public double Alpha { get; init; } = 16;
+    public double Dropout { get; init; } = 0.0;
+    /// <summary>Names of the linear layers that get adapters (BERT: query, key, value, attention.output, intermediate, output).</summary>
+    public IReadOnlyList<string> Targets { get; init; } = ["query", "value"];
+
+    public void Validate()
+    {
+        if (Rank < 1) throw new ArgumentOutOfRangeException(nameof(Rank), $"LoRA rank must be >= 1 (got {Rank})");
+        if (!(Alpha > 0)) throw new ArgumentOutOfRangeException(nameof(Alpha), $"LoRA alpha must be > 0 (got {Alpha})");
+        if (Dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(Dropout), $"LoRA dropout must be in [0, 1) (got {Dropout})");
+        if (Targets.Count == 0) throw new ArgumentException("LoRA needs at least one target module");
+    }
+}
+
+/// <summary>
+/// A linear layer y = x W^T + b that can carry a low-rank adapter: y += (alpha / r) * drop(x) A^T B^T,
+/// with A [r, in] and B [out, r] (B starts at zero, so a fresh adapter changes nothing).
+/// Its own parameters keep the plain names <c>weight</c> and <c>bias</c>, so checkpoints of the
+/// base model load unchanged; the adapter adds <c>lora_A</c> and <c>lora_B</c>.
+/// </summary>
+public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
+{
+    public Parameter weight;
+    public Parameter? bias;
+    public Parameter? lora_A;
+    public Parameter? lora_B;
+    double _scale;
+    double _dropout;
+    public bool Merged { get; private set; }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+
+    public AdaptableLinear(int inFeatures, int outFeatures, bool hasBias = true) : base("linear")
+    {
+        InFeatures = inFeatures; OutFeatures = outFeatures;
+        weight = new Parameter(empty(outFeatures, inFeatures));
+        bias = hasBias ? new Parameter(zeros(outFeatures)) : null;
+        nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
+        RegisterComponents();
+    }
+
+    public bool HasAdapter => lora_A is not null;
+
+    /// <summary>Adds a fresh adapter (A Kaiming-uniform, B zero).</summary>
+    public void AddAdapter(LoraOptions o)
+    {
+        o.Validate();
+        if (HasAdapter) throw new InvalidOperationException("this layer already has a LoRA adapter");
+        lora_A = new Parameter(empty(o.Rank, InFeatures, device: weight.device));
+        nn.init.kaiming_uniform_(lora_A, Math.Sqrt(5));
+        lora_B = new Parameter(zeros(OutFeatures, o.Rank, device: weight.device));
+        register_parameter("lora_A", lora_A);
+        register_parameter("lora_B", lora_B);
+        _scale = o.Alpha / o.Rank;
+        _dropout = o.Dropout;
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = nn.functional.linear(x, weight, bias);
+        if (lora_A is null || lora_B is null || Merged) return y;
+        var h = _dropout > 0 ? nn.functional.dropout(x, _dropout, training) : x;
+        return y + nn.functional.linear(nn.functional.linear(h, lora_A), lora_B) * _scale;
+    }
+
+    /// <summary>Folds the adapter into the weight (W += scale * B A) for inference without the extra matmuls.</summary>
+    public void Merge()
+    {
+        if (lora_A is null || lora_B is null || Merged) return;
+        using (no_grad()) weight.add_(lora_B.matmul(lora_A) * _scale);
+        Merged = true;
+    }
+
+    /// <summary>Takes the adapter back out of the weight (W -= scale * B A).</summary>
+    public void Unmerge()
+    {
+        if (lora_A is null || lora_B is null || !Merged) return;
+        using (no_grad()) weight.sub_(lora_B.matmul(lora_A) * _scale);
+        Merged = false;
+    }
+}
