@@ -30,9 +30,19 @@ public sealed record BertConfig
         JsonObject o;
         try { o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object"); }
         catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{path}: invalid JSON: {e.Message}"); }
-        int Int(string key, int? fallback = null) =>
-            o[key] is JsonNode n ? n.GetValue<int>() : fallback ?? throw new InvalidDataException($"{path}: missing '{key}'");
-        string act = o["hidden_act"]?.GetValue<string>() ?? "gelu";
+        T Get<T>(string key, T? fallback = null) where T : struct
+        {
+            if (o[key] is not JsonNode n)
+                return fallback ?? throw new InvalidDataException($"{path}: missing '{key}'");
+            try { return n.GetValue<T>(); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{path}: '{key}' is {n.ToJsonString()}, expected a {typeof(T).Name.ToLowerInvariant()}");
+            }
+        }
+        int Int(string key, int? fallback = null) => Get(key, fallback);
+        string act = o["hidden_act"] is JsonNode a && a.GetValueKind() == System.Text.Json.JsonValueKind.String ? a.GetValue<string>()
+            : o["hidden_act"] is null ? "gelu" : throw new InvalidDataException($"{path}: 'hidden_act' must be a string");
         if (act != "gelu") throw new InvalidDataException($"{path}: hidden_act '{act}' is not supported (expected 'gelu')");
         var c = new BertConfig
         {
@@ -43,7 +53,7 @@ public sealed record BertConfig
             Intermediate = Int("intermediate_size"),
             MaxPositions = Int("max_position_embeddings", 512),
             TypeVocabSize = Int("type_vocab_size", 2),
-            LayerNormEps = o["layer_norm_eps"]?.GetValue<double>() ?? 1e-12,
+            LayerNormEps = Get("layer_norm_eps", (double?)1e-12),
         };
         c.Validate();
         return c;
