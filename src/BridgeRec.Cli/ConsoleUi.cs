@@ -23,7 +23,7 @@ public static class ConsoleUi
                 OnEpoch = r =>
                 {
                     if (r.Metrics is null) return;
-                    string m = string.Join(" ", r.Metrics.Where(kv => kv.Key.Contains('@')).Take(4).Select(kv => $"{kv.Key} {kv.Value:F4}"));
+                    string m = string.Join(" ", r.Metrics.Where(kv => kv.Key.StartsWith("recall@") || kv.Key.StartsWith("ndcg@") || kv.Key.StartsWith("hr@")).Select(kv => $"{kv.Key} {kv.Value:F4}"));
                     Console.WriteLine($"epoch {r.Epoch}/{r.Epochs}  loss {r.Loss:F4}  {r.Seconds:F2}s/epoch  eval {m}{(r.Improved ? "  *best" : "")}");
                 },
             };

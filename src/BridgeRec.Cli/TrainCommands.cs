@@ -97,7 +97,9 @@ public static class TrainCommands
         using var scores = model.ScoreAll([user]);
         var row = scores[0].data<float>().ToArray().Select(x => (double)x).ToArray();
         var top = RankOrder.TopOfRow(row, seen.ItemsOf(user), k);
-        var history = split.Train.Users.Select((uu, row) => (uu, row)).Where(x => x.uu == user).Select(x => split.Train.Items[x.row]).TakeLast(5);
+        var rows = Enumerable.Range(0, split.Train.Count).Where(r => split.Train.Users[r] == user);
+        if (split.Train.Timestamps is { } ts) rows = rows.OrderBy(r => ts[r]); // most recent last
+        var history = rows.Select(r => split.Train.Items[r]).TakeLast(5);
         AnsiConsole.MarkupLine(Markup.Escape($"user {d.Users.Original(user)} ({seen.CountOf(user)} items seen), recently: {string.Join("; ", history.Select(d.DisplayName))}"));
         var t = new Table().AddColumn("#").AddColumn("item").AddColumn("title").AddColumn(new TableColumn("score").RightAligned());
         for (int i = 0; i < top.Length; i++)
