@@ -13,7 +13,7 @@ namespace BridgeRec.Bridge;
 public sealed record TrainConfig
 {
     public DataConfig Data { get; init; } = new();
-    /// <summary>lightgcn | mf | pop.</summary>
+    /// <summary>lightgcn | mf | lightgcn+text | mf+text | pop (+text: frozen MiniLM item-text features through a trained projection).</summary>
     public string Model { get; init; } = "lightgcn";
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
@@ -22,8 +22,16 @@ public sealed record TrainConfig
     /// <summary>Cut-offs for test metrics (validation uses the monitored one's K among them).</summary>
     public int[] Ks { get; init; } = [10, 20];
     public string Device { get; init; } = "cpu";
+    /// <summary>Where computed item-text features are cached (for the +text models).</summary>
+    public string CacheDir { get; init; } = DefaultCacheDir();
 
-    public static readonly string[] Models = ["lightgcn", "mf", "pop"];
+    public static readonly string[] Models = ["lightgcn", "mf", "lightgcn+text", "mf+text", "pop"];
+
+    /// <summary>$BRIDGEREC_CACHE, else ~/.cache/bridgerec.</summary>
+    public static string DefaultCacheDir() =>
+        Environment.GetEnvironmentVariable("BRIDGEREC_CACHE") is { Length: > 0 } env
+            ? env
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "bridgerec");
 
     public void Validate()
     {
@@ -64,7 +72,8 @@ public sealed record TrainConfig
 /// </summary>
 public static class DsmPipeline
 {
-    public const string ConfigFile = "config.json", IsmFile = "ism.safetensors", MetricsFile = "metrics.json";
+    public const string ConfigFile = "config.json", IsmFile = "ism.safetensors", MetricsFile = "metrics.json",
+        OwnWeightsFile = "model.safetensors";
 
     /// <summary>A fresh model for the split (ISM initialised with the config's seed).</summary>
     public static IRecommender Build(TrainConfig config, Split split, UserItemIndex train)
@@ -74,11 +83,13 @@ public static class DsmPipeline
         var device = TorchRuntime.Device(config.Device);
         TorchRuntime.Seed(config.Train.Seed);
         var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, config.Dim, initStd: config.InitStd, device: device);
-        return config.Model switch
-        {
-            "mf" => new MatrixFactorization(ism),
-            _ => new LightGcn(ism, new NormalizedGraph(train), config.Layers),
-        };
+        bool withText = config.Model.EndsWith("+text", StringComparison.Ordinal);
+        DomainModel dsm = config.Model.StartsWith("mf", StringComparison.Ordinal)
+            ? new MatrixFactorization(ism)
+            : new LightGcn(ism, new NormalizedGraph(train), config.Layers);
+        if (!withText) return dsm;
+        using var features = TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir);
+        return new TextAugmentedModel(dsm, features);
     }
 
     /// <summary>The validation protocol used for early stopping (falls back to test only when the split has no validation).</summary>
@@ -120,6 +131,7 @@ public static class DsmPipeline
             {
                 ["model"] = config.Model, ["best_epoch"] = result.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             });
+            if (dsm.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(outDir, OwnWeightsFile), own);
         }
         var test = TestEvaluator(split, config).Evaluate(model.ScoreAll);
         WriteMetrics(outDir, config, split, result, test, train);
@@ -180,6 +192,14 @@ public static class DsmPipeline
             string ism = Path.Combine(modelDir, IsmFile);
             if (!File.Exists(ism)) throw new FileNotFoundException($"--model {modelDir}: no {IsmFile} (training did not finish?)", ism);
             dsm.Ism.LoadFrom(ism);
+            if (dsm.OwnWeights() is { Count: > 0 } own)
+            {
+                string path = Path.Combine(modelDir, OwnWeightsFile);
+                if (!File.Exists(path)) throw new FileNotFoundException($"--model {modelDir}: no {OwnWeightsFile} ({config.Model} keeps weights beside the ISM)", path);
+                var loaded = Language.SafeTensors.Load(path);
+                try { foreach (var (name, w) in own) Language.SafeTensors.CopyInto(loaded, name, w, path); }
+                finally { foreach (var t in loaded.Values) t.Dispose(); }
+            }
             dsm.Invalidate();
         }
         return (config, split, model);

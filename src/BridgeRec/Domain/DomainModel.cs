@@ -32,7 +32,16 @@ public abstract class DomainModel : nn.Module, IRecommender
     }
 
     /// <summary>Final user and item embeddings computed from the ISM tables (differentiable).</summary>
-    public abstract (Tensor Users, Tensor Items) Embed();
+    public (Tensor Users, Tensor Items) Embed() => Propagate(Ism.Users, EgoItems());
+
+    /// <summary>The model's forward pass: final user and item embeddings from the given ego rows (differentiable).</summary>
+    public abstract (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems);
+
+    /// <summary>The item rows the forward pass starts from and L2 regularises: the ISM items (a text-augmented model adds to them).</summary>
+    protected virtual Tensor EgoItems() => Ism.Items;
+
+    /// <summary>Trained weights this model keeps beside the ISM, by name (none for MF and LightGCN).</summary>
+    public virtual IReadOnlyDictionary<string, Tensor> OwnWeights() => new Dictionary<string, Tensor>();
 
     (Tensor Users, Tensor Items)? _frozen;
 
@@ -73,9 +82,10 @@ public abstract class DomainModel : nn.Module, IRecommender
     /// embeddings: mean softplus(s_neg - s_pos) + l2 * 0.5 * (|e_u|^2 + |e_p|^2 + |e_n|^2) / batch.
     /// Returns the loss and, separately, the BPR part for logging.
     /// </summary>
-    public (Tensor Loss, double Bpr) BprLoss(Tensor users, Tensor pos, Tensor neg, double l2)
+    public (Tensor Loss, double Bpr) BprLoss(Tensor users, Tensor pos, Tensor neg, double l2, ExtraLoss? extra = null)
     {
-        var (fu, fi) = Embed();
+        var egoItems = EgoItems();
+        var (fu, fi) = Propagate(Ism.Users, egoItems);
         var u = fu.index_select(0, users);
         var p = fi.index_select(0, pos);
         var n = fi.index_select(0, neg);
@@ -88,23 +98,28 @@ public abstract class DomainModel : nn.Module, IRecommender
         }
         var bpr = nn.functional.softplus(sNeg - sPos).mean();
         var egoU = Ism.Users.index_select(0, users);
-        var egoP = Ism.Items.index_select(0, pos);
-        var egoN = Ism.Items.index_select(0, neg);
+        var egoP = egoItems.index_select(0, pos);
+        var egoN = egoItems.index_select(0, neg);
         var reg = (egoU.pow(2).sum() + egoP.pow(2).sum() + egoN.pow(2).sum()) * (0.5 / users.shape[0]);
-        return (bpr + reg * l2, bpr.item<float>());
+        var loss = bpr + reg * l2;
+        if (extra is not null) loss = loss + extra(fu, fi, users, pos, neg);
+        return (loss, bpr.item<float>());
     }
 }
+
+/// <summary>A term added to a DSM's BPR loss, given the batch and the final embeddings (BDLM's distillation from the LLM).</summary>
+public delegate Tensor ExtraLoss(Tensor finalUsers, Tensor finalItems, Tensor users, Tensor pos, Tensor neg);
 
 /// <summary>Matrix factorisation: final embeddings are the ISM tables themselves.</summary>
 public sealed class MatrixFactorization(InformationSharingModule ism) : DomainModel("mf", ism)
 {
     public override string Name => "mf";
-    public override (Tensor Users, Tensor Items) Embed() => (Ism.Users, Ism.Items);
+    public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems) => (egoUsers, egoItems);
 }
 
 /// <summary>
-/// LightGCN: E(k+1) = A_hat E(k) over the normalised user-item graph, starting from the ISM
-/// tables; the final embedding of each node is the mean of layers 0..K.
+/// LightGCN: E(k+1) = A_hat E(k) over the normalised user-item graph, starting from the ego
+/// rows (the ISM tables); the final embedding of each node is the mean of layers 0..K.
 /// </summary>
 public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph, int layers = 3) : DomainModel("lightgcn", ism)
 {
@@ -112,9 +127,9 @@ public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph
     public int Layers { get; } = layers >= 0 ? layers : throw new ArgumentOutOfRangeException(nameof(layers));
     public override string Name => "lightgcn";
 
-    public override (Tensor Users, Tensor Items) Embed()
+    public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems)
     {
-        var e = Ism.AllNodes();
+        var e = cat([egoUsers, egoItems], 0);
         var sum = e;
         for (int k = 0; k < Layers; k++)
         {

@@ -51,6 +51,8 @@ public sealed class DsmTrainer(DsmOptions options)
     public DsmOptions Options { get; } = options;
     public Action<EpochReport>? OnEpoch { get; init; }
     public Action<BatchReport>? OnBatch { get; init; }
+    /// <summary>An extra loss term per batch (BDLM's DSM phase adds distillation from the LLM here).</summary>
+    public ExtraLoss? Extra { get; init; }
 
     public TrainResult Fit(DomainModel model, UserItemIndex train,
         Func<DomainModel, IReadOnlyDictionary<string, double>> evaluate,
@@ -162,7 +164,7 @@ public sealed class DsmTrainer(DsmOptions options)
             var p = tensor(pos.AsSpan(start, len).ToArray(), device: device);
             var n = tensor(neg.AsSpan(start, len).ToArray(), device: device);
             optimizer.zero_grad();
-            var (loss, bpr) = model.BprLoss(u, p, n, Options.L2);
+            var (loss, bpr) = model.BprLoss(u, p, n, Options.L2, Extra);
             loss.backward();
             optimizer.step();
             total += bpr;

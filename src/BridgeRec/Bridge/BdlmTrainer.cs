@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using BridgeRec.SharedModule;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Bridge;
+
+/// <summary>Settings of BDLM's collaborative training (DESIGN.md section 1).</summary>
+public sealed record BdlmOptions
+{
+    /// <summary>Rounds of (LLM phase, DSM phase) after stage 0.</summary>
+    public int Rounds { get; init; } = 2;
+    /// <summary>Weight of the distillation term; 0 gives plain alternating updates of the shared module.</summary>
+    public double Lambda { get; init; } = 0.5;
+    /// <summary>Softmax temperature of teacher and student in the KL term.</summary>
+    public double Tau { get; init; } = 2.0;
+    public int LlmEpochs { get; init; } = 1;
+    public int LlmBatch { get; init; } = 16;
+    public double LrIsm { get; init; } = 1e-3;
+    public double LrAdapters { get; init; } = 1e-3;
+    public double LrBackbone { get; init; } = 1e-4;
+    /// <summary>Keep the shared module fixed in the LLM phase (one-way transfer: DSM knowledge into the LLM only).</summary>
+    public bool FreezeIsmInLlm { get; init; }
+    /// <summary>DSM epochs per round (BPR + distillation), with the DSM options' evaluation cadence.</summary>
+    public int DsmEpochs { get; init; } = 20;
+    public int Seed { get; init; } = 2020;
+
+    public void Validate()
+    {
+        if (Rounds < 0) throw new ArgumentOutOfRangeException(nameof(Rounds), $"rounds must be >= 0 (got {Rounds})");
+        if (Lambda < 0) throw new ArgumentOutOfRangeException(nameof(Lambda), $"lambda must be >= 0 (got {Lambda})");
+        if (!(Tau > 0)) throw new ArgumentOutOfRangeException(nameof(Tau), $"tau must be > 0 (got {Tau})");
+        if (LlmEpochs < 0 || DsmEpochs < 0 || LlmBatch < 1) throw new ArgumentOutOfRangeException(nameof(LlmBatch), "epochs must be >= 0 and the batch >= 1");
+    }
+}
+
+/// <summary>Validation metrics of both models after each round (round 0 = the DSM alone).</summary>
+public sealed record RoundReport(int Round, IReadOnlyDictionary<string, double>? Llm, IReadOnlyDictionary<string, double> Dsm, double LlmLoss, double Seconds);
+
+public sealed record BdlmResult(IReadOnlyList<RoundReport> Rounds, int BestLlmRound, int BestDsmRound);
+
+/// <summary>
+/// Collaborative training: the LLM phase trains the LLM recommender (and, unless frozen, the shared
+/// module) with cross-entropy plus lambda * tau^2 * KL(p_dsm || p_llm), the DSM a frozen teacher; the
+/// DSM phase trains the DSM with BPR plus lambda * tau^2 * KL(p_llm || p_dsm) over the batch's
+/// candidate items, the LLM's scores cached once per round. Each model keeps its best round on
+/// validation: at the end the shared module holds the DSM's best state, and
+/// <see cref="BestLlmState"/> the LLM's.
+/// </summary>
+public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
+{
+    public BdlmOptions Options { get; } = options;
+    public DsmOptions DsmOptions { get; } = dsmOptions;
+    public Action<string>? Log { get; init; }
+
+    /// <summary>The LLM's best weights (shared module + its trainable parameters), by name.</summary>
+    public Dictionary<string, Tensor> BestLlmState { get; } = new();
+
+    public BdlmResult Run(DomainModel dsm, LlmRecommender llm, Split split,
+        Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, CancellationToken ct = default)
+    {
+        Options.Validate();
+        var d = split.Dataset;
+        var train = new UserItemIndex(d.NumUsers, d.NumItems, split.Train);
+        var sequences = PromptBuilder.Histories(split, includeValidation: false);
+        llm.UseHistories(sequences);
+        var rounds = new List<RoundReport>();
+        var sw = Stopwatch.StartNew();
+
+        var dsmMetrics = validate(dsm);
+        rounds.Add(new RoundReport(0, null, dsmMetrics, double.NaN, sw.Elapsed.TotalSeconds));
+        Log?.Invoke($"round 0 (DSM alone): {Show(dsmMetrics, monitor)}");
+        double bestDsm = dsmMetrics[monitor], bestLlm = double.NegativeInfinity;
+        int bestDsmRound = 0, bestLlmRound = 0;
+        var bestDsmIsm = Snapshot(dsm.Ism.named_parameters());
+
+        for (int round = 1; round <= Options.Rounds; round++)
+        {
+            sw.Restart();
+            ct.ThrowIfCancellationRequested();
+            // (a) LLM phase, the DSM a frozen teacher.
+            dsm.Invalidate();
+            double llmLoss = LlmPhase(llm, dsm, sequences, round, ct);
+            var llmMetrics = validate(llm);
+            if (llmMetrics[monitor] > bestLlm)
+            {
+                bestLlm = llmMetrics[monitor]; bestLlmRound = round;
+                foreach (var t in BestLlmState.Values) t.Dispose();
+                BestLlmState.Clear();
+                foreach (var (k, v) in Snapshot(LlmState(llm))) BestLlmState[k] = v;
+            }
+            // (b) DSM phase, the LLM a frozen teacher through its cached scores.
+            using var teacher = CacheScores(llm, sequences, d.NumUsers, d.NumItems);
+            var trainer = new DsmTrainer(DsmOptions with { Epochs = Options.DsmEpochs, Patience = 0, Seed = DsmOptions.Seed + 1000 * round })
+            {
+                Extra = Options.Lambda > 0 ? DsmDistillation(teacher) : null,
+            };
+            trainer.Fit(dsm, train, m => validate(m), store: null, resume: false, ct);
+            dsm.Invalidate();
+            dsmMetrics = validate(dsm);
+            if (dsmMetrics[monitor] > bestDsm)
+            {
+                bestDsm = dsmMetrics[monitor]; bestDsmRound = round;
+                DisposeAll(bestDsmIsm);
+                bestDsmIsm = Snapshot(dsm.Ism.named_parameters());
+            }
+            rounds.Add(new RoundReport(round, llmMetrics, dsmMetrics, llmLoss, sw.Elapsed.TotalSeconds));
+            Log?.Invoke($"round {round}: LLM {Show(llmMetrics, monitor)} (loss {llmLoss:F4}); DSM {Show(dsmMetrics, monitor)}; {sw.Elapsed.TotalSeconds:F0}s");
+        }
+        Restore(dsm.Ism.named_parameters(), bestDsmIsm);
+        DisposeAll(bestDsmIsm);
+        dsm.Invalidate();
+        return new BdlmResult(rounds, bestLlmRound, bestDsmRound);
+    }
+
+    /// <summary>Puts the LLM's best round back (the shared module included); the DSM's state is then gone from the module.</summary>
+    public void RestoreBestLlm(LlmRecommender llm)
+    {
+        if (BestLlmState.Count > 0) Restore(LlmState(llm), BestLlmState);
+    }
+
+    static IEnumerable<(string name, Parameter parameter)> LlmState(LlmRecommender llm) =>
+        llm.Ism.named_parameters().Select(p => ("ism." + p.name, p.parameter))
+            .Concat(llm.named_parameters().Where(p => p.parameter.requires_grad));
+
+    /// <summary>The LLM's scores of every item for every user with a history (other rows stay 0: they never appear in a BPR batch).</summary>
+    static Tensor CacheScores(LlmRecommender llm, IReadOnlyList<int>[] sequences, int numUsers, int numItems)
+    {
+        var users = Enumerable.Range(0, numUsers).Where(u => sequences[u].Count > 0).ToArray();
+        var all = zeros(numUsers, numItems);
+        using var scores = llm.ScoreAll(users);
+        using var idx = tensor(users.Select(u => (long)u).ToArray());
+        all.index_copy_(0, idx, scores);
+        return all;
+    }
+
+    /// <summary>One LLM phase: next-item cross-entropy on random prefixes of each training sequence, plus distillation.</summary>
+    double LlmPhase(LlmRecommender llm, DomainModel teacher, IReadOnlyList<int>[] sequences, int round, CancellationToken ct)
+    {
+        var ismParams = llm.Ism.parameters().ToList();
+        foreach (var p in ismParams) p.requires_grad = !Options.FreezeIsmInLlm;
+        var optimizers = new List<optim.Optimizer>
+        {
+            optim.AdamW(llm.AdapterParameters(), Options.LrAdapters, weight_decay: 0.01),
+        };
+        if (!Options.FreezeIsmInLlm) optimizers.Add(optim.AdamW(ismParams, Options.LrIsm, weight_decay: 0));
+        var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
+        if (backbone.Count > 0) optimizers.Add(optim.AdamW(backbone, Options.LrBackbone, weight_decay: 0.01));
+
+        var (teacherUsers, teacherItems) = teacher.FinalEmbeddings();
+        var rng = new Random(unchecked(Options.Seed * 7919 + round));
+        var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
+        double total = 0;
+        int steps = 0;
+        llm.train();
+        for (int epoch = 0; epoch < Options.LlmEpochs; epoch++)
+        {
+            rng.Shuffle(users);
+            for (int s = 0; s < users.Length; s += Options.LlmBatch)
+            {
+                ct.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var batchUsers = users.Skip(s).Take(Options.LlmBatch).ToArray();
+                var prompts = new List<Prompt>(batchUsers.Length);
+                var targets = new long[batchUsers.Length];
+                for (int k = 0; k < batchUsers.Length; k++)
+                {
+                    var seq = sequences[batchUsers[k]];
+                    int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
+                    prompts.Add(llm.Prompts.Build(batchUsers[k], seq.Take(t).ToList()));
+                    targets[k] = seq[t];
+                }
+                foreach (var o in optimizers) o.zero_grad();
+                var scores = llm.Score(llm.Prompts.Collate(prompts));
+                var loss = nn.functional.cross_entropy(scores, tensor(targets));
+                if (Options.Lambda > 0)
+                {
+                    Tensor teacherScores;
+                    using (no_grad())
+                        teacherScores = teacherUsers.index_select(0, tensor(batchUsers.Select(u => (long)u).ToArray())).matmul(teacherItems.t());
+                    loss = loss + Kl(teacherScores, scores) * Options.Lambda;
+                }
+                loss.backward();
+                foreach (var o in optimizers) o.step();
+                total += loss.item<float>();
+                steps++;
+            }
+        }
+        foreach (var p in ismParams) p.requires_grad = true;
+        foreach (var o in optimizers) o.Dispose();
+        llm.eval();
+        return steps == 0 ? double.NaN : total / steps;
+    }
+
+    /// <summary>The DSM phase's extra term: tau^2 * KL(p_llm || p_dsm) over the batch's positive and negative items.</summary>
+    ExtraLoss DsmDistillation(Tensor teacherScores) => (fu, fi, users, pos, neg) =>
+    {
+        var candidates = cat([pos, neg], 0);
+        var student = fu.index_select(0, users).matmul(fi.index_select(0, candidates).t());
+        Tensor teacher;
+        using (no_grad()) teacher = teacherScores.index_select(0, users).index_select(1, candidates);
+        return Kl(teacher, student) * Options.Lambda;
+    };
+
+    /// <summary>tau^2 * KL(softmax(teacher / tau) || softmax(student / tau)), averaged over rows.</summary>
+    Tensor Kl(Tensor teacher, Tensor student)
+    {
+        double tau = Options.Tau;
+        var logP = nn.functional.log_softmax(teacher / tau, 1);
+        var logQ = nn.functional.log_softmax(student / tau, 1);
+        return (logP.exp() * (logP - logQ)).sum(1).mean() * (tau * tau);
+    }
+
+    static string Show(IReadOnlyDictionary<string, double> m, string monitor) =>
+        string.Join(" ", m.Where(kv => kv.Key.StartsWith("hr@") || kv.Key.StartsWith("ndcg@") || kv.Key == monitor).Select(kv => $"{kv.Key} {kv.Value:F4}").Distinct());
+
+    static Dictionary<string, Tensor> Snapshot(IEnumerable<(string name, Parameter parameter)> ps)
+    {
+        using var _ = no_grad();
+        return ps.ToDictionary(p => p.name, p => p.parameter.detach().clone());
+    }
+
+    static void Restore(IEnumerable<(string name, Parameter parameter)> ps, IReadOnlyDictionary<string, Tensor> from)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in ps)
+            if (from.TryGetValue(name, out var t)) p.copy_(t);
+    }
+
+    static void DisposeAll(Dictionary<string, Tensor> ts) { foreach (var t in ts.Values) t.Dispose(); }
+}

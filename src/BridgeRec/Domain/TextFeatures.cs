@@ -1,0 +1,105 @@
+using System.Security.Cryptography;
+using System.Text;
+using BridgeRec.Data;
+using BridgeRec.Language;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Domain;
+
+/// <summary>
+/// Frozen sentence embeddings of every item's text, [numItems, 384], from the MiniLM backbone
+/// (all-MiniLM-L6-v2: mean pooling, L2-normalised rows). They are fixed features, not ISM rows:
+/// a text-augmented DSM learns only a projection of them. Computing them takes seconds to
+/// minutes on a CPU, so they are cached on disk under a name that hashes the texts.
+/// </summary>
+public static class TextFeatures
+{
+    public const string Backbone = "all-MiniLM-L6-v2";
+    public const int Dim = 384, ChunkSize = 64, MaxLength = 128;
+
+    /// <summary>The text each item is embedded from: its rendered text, or its original id when it has none.</summary>
+    public static string[] Texts(Dataset d) =>
+        Enumerable.Range(0, d.NumItems).Select(i => d.TextOf(i)?.Render() ?? d.Items.Original(i)).ToArray();
+
+    /// <summary>A stable key of the texts and the backbone (SHA-256, first 16 hex digits).</summary>
+    public static string CacheKey(IReadOnlyList<string> texts)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"{Backbone}\nmax_length={MaxLength}\nitems={texts.Count}\n"));
+        foreach (string t in texts)
+        {
+            // Length-prefixed, so no two different lists of texts hash the same stream of bytes.
+            byte[] bytes = Encoding.UTF8.GetBytes(t);
+            sha.AppendData(BitConverter.GetBytes(bytes.Length));
+            sha.AppendData(bytes);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    public static string CachePath(IReadOnlyList<string> texts, string cacheDir) =>
+        Path.Combine(cacheDir, $"text-features-{CacheKey(texts)}.safetensors");
+
+    /// <summary>
+    /// The dataset's text features from <c>cacheDir/text-features-HASH.safetensors</c>, computing and
+    /// writing them (atomically) when that file is missing or does not hold [numItems, 384].
+    /// Returns a float32 CPU tensor the caller owns.
+    /// </summary>
+    public static Tensor LoadOrCompute(Dataset d, string cacheDir, Action<int, int>? progress = null)
+    {
+        var texts = Texts(d);
+        string path = CachePath(texts, cacheDir);
+        if (File.Exists(path) && TryLoad(path, texts.Length) is { } cached) return cached;
+        var features = Compute(texts, progress);
+        Directory.CreateDirectory(cacheDir);
+        // SafeTensors.Save writes a temporary file and renames it: a reader never sees half a cache.
+        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["features"] = features }, new Dictionary<string, string>
+        {
+            ["backbone"] = Backbone, ["max_length"] = MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["items"] = texts.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = d.Name,
+        });
+        return features;
+    }
+
+    /// <summary>The cached features, or null when the file is unreadable or has the wrong shape (then they are recomputed).</summary>
+    static Tensor? TryLoad(string path, int numItems)
+    {
+        Dictionary<string, Tensor> t;
+        try { t = SafeTensors.Load(path); }
+        catch (InvalidDataException) { return null; }
+        Tensor? result = null;
+        if (t.TryGetValue("features", out var f) && f.dim() == 2 && f.shape[0] == numItems && f.shape[1] == Dim) result = f;
+        foreach (var v in t.Values) if (!ReferenceEquals(v, result)) v.Dispose();
+        return result;
+    }
+
+    /// <summary>Embeds the texts with the embedded MiniLM, in chunks of 64, reporting (done, total) after each chunk.</summary>
+    public static Tensor Compute(IReadOnlyList<string> texts, Action<int, int>? progress = null)
+    {
+        var (model, tokenizer) = BertCheckpoint.MiniLm();
+        using (model) return Compute(texts, model, tokenizer, progress);
+    }
+
+    /// <summary>Embeds the texts with a given sentence encoder (eval mode, no gradient): [texts.Count, hidden], rows L2-normalised.</summary>
+    public static Tensor Compute(IReadOnlyList<string> texts, BertModel model, WordPieceTokenizer tokenizer, Action<int, int>? progress = null)
+    {
+        model.eval();
+        using var _ = no_grad();
+        int n = texts.Count, hidden = model.Config.Hidden;
+        var result = zeros(n, hidden);
+        // Similar lengths in one chunk pad less; rows go back to item order below. Padding is masked,
+        // so the order changes only float rounding, not the embeddings.
+        int[] order = Enumerable.Range(0, n).OrderBy(i => texts[i].Length).ThenBy(i => i).ToArray();
+        int done = 0;
+        progress?.Invoke(0, n);
+        foreach (int[] chunk in order.Chunk(ChunkSize))
+        {
+            using var scope = NewDisposeScope();
+            var (ids, mask, types) = tokenizer.EncodeBatch(chunk.Select(i => texts[i]).ToArray(), MaxLength).ToTensors();
+            var emb = model.SentenceEmbedding(ids, mask, types);
+            result.index_copy_(0, tensor(chunk.Select(i => (long)i).ToArray()), emb);
+            done += chunk.Length;
+            progress?.Invoke(done, n);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,221 @@
+using BridgeRec.Data;
+using BridgeRec.Language;
+
+namespace BridgeRec.LlmRec;
+
+/// <summary>
+/// How prompts are built. The layout is
+/// <c>[CLS] {UserWords} [U] {HistoryWords} [I] item text {Separator} [I] item text {Separator} ... {NextWords} [SEP]</c>,
+/// e.g. "[CLS] user [U] interacted with : [I] toy story ( 1995 ) , animation , children ' s ; [I] ... ; next : [SEP]".
+/// </summary>
+public sealed record PromptOptions
+{
+    /// <summary>The most recent items of the history shown (at most).</summary>
+    public int MaxHistory { get; init; } = 20;
+
+    /// <summary>The most tokens in a prompt, [CLS] and [SEP] included; the oldest items are dropped to fit.</summary>
+    public int MaxTokens { get; init; } = 256;
+
+    /// <summary>The most text tokens per item; at most the <see cref="ItemTextCache.MaxItemTokens"/> of the cache.</summary>
+    public int MaxItemTokens { get; init; } = ItemTextCache.DefaultMaxItemTokens;
+
+    /// <summary>The id of the user task token [U]; null: the tokenizer's [unused0].</summary>
+    public int? UserToken { get; init; }
+
+    /// <summary>The id of the item task token [I]; null: the tokenizer's [unused1].</summary>
+    public int? ItemToken { get; init; }
+
+    /// <summary>Put [U] / [I] in the prompt; false gives the text-only baseline prompt (no task tokens at all).</summary>
+    public bool IncludeTaskTokens { get; init; } = true;
+
+    /// <summary>Template words before [U].</summary>
+    public string UserWords { get; init; } = "user";
+
+    /// <summary>Template words between [U] and the first item.</summary>
+    public string HistoryWords { get; init; } = "interacted with:";
+
+    /// <summary>Written after each item's text.</summary>
+    public string Separator { get; init; } = ";";
+
+    /// <summary>Template words after the last item, before [SEP].</summary>
+    public string NextWords { get; init; } = "next:";
+}
+
+/// <summary>
+/// Builds prompts from a user's history with task tokens and records where they are (see <see cref="Prompt"/>).
+/// Immutable after construction and safe to share between threads.
+/// </summary>
+public sealed class PromptBuilder
+{
+    readonly int[] _userWords, _historyWords, _separator, _nextWords;
+    readonly int _itemCap;
+
+    public PromptBuilder(WordPieceTokenizer tokenizer, ItemTextCache cache, PromptOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(cache);
+        options ??= new PromptOptions();
+        if (cache.Tokenizer.VocabSize != tokenizer.VocabSize)
+            throw new ArgumentException($"The item texts were tokenized with a vocabulary of {cache.Tokenizer.VocabSize} entries, the prompts use {tokenizer.VocabSize}.", nameof(cache));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.MaxHistory, "MaxHistory");
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxItemTokens, 1, "MaxItemTokens");
+        if (options.MaxItemTokens > cache.MaxItemTokens)
+            throw new ArgumentException($"MaxItemTokens is {options.MaxItemTokens} but the item text cache holds at most {cache.MaxItemTokens} tokens per item; build the cache with maxItemTokens >= {options.MaxItemTokens}.", nameof(options));
+        Tokenizer = tokenizer;
+        Cache = cache;
+        Options = options;
+        UserToken = options.UserToken ?? tokenizer.UnusedId(0);
+        ItemToken = options.ItemToken ?? tokenizer.UnusedId(1);
+        CheckTaskToken(UserToken, "UserToken");
+        CheckTaskToken(ItemToken, "ItemToken");
+        if (UserToken == ItemToken) throw new ArgumentException($"UserToken and ItemToken are both {UserToken}; they must differ.", nameof(options));
+
+        int[] Words(string? words, string name) =>
+            tokenizer.Encode(words ?? throw new ArgumentException($"{name} is null.", nameof(options)), int.MaxValue, addSpecialTokens: false);
+        _userWords = Words(options.UserWords, "UserWords");
+        _historyWords = Words(options.HistoryWords, "HistoryWords");
+        _separator = Words(options.Separator, "Separator");
+        _nextWords = Words(options.NextWords, "NextWords");
+        _itemCap = options.MaxItemTokens;
+
+        int task = options.IncludeTaskTokens ? 1 : 0;
+        FixedLength = 2 + _userWords.Length + task + _historyWords.Length + _nextWords.Length;
+        ItemOverhead = task + _separator.Length;
+        int least = FixedLength + ItemOverhead + 1;
+        if (options.MaxTokens < least)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxTokens,
+                $"MaxTokens must be at least {least}: the template takes {FixedLength} tokens and one item at least {ItemOverhead + 1}.");
+    }
+
+    public WordPieceTokenizer Tokenizer { get; }
+    public ItemTextCache Cache { get; }
+    public PromptOptions Options { get; }
+
+    /// <summary>The id of [U] (resolved from the options).</summary>
+    public int UserToken { get; }
+
+    /// <summary>The id of [I] (resolved from the options).</summary>
+    public int ItemToken { get; }
+
+    /// <summary>Tokens of a prompt outside its items: specials, template words and [U].</summary>
+    public int FixedLength { get; }
+
+    /// <summary>Tokens each item adds besides its text: [I] and the separator.</summary>
+    public int ItemOverhead { get; }
+
+    /// <summary>
+    /// The prompt of <paramref name="user"/> (a negative user: no [U]) over <paramref name="history"/> (oldest first).
+    /// It shows the most recent <see cref="PromptOptions.MaxHistory"/> items, oldest -> newest; when they exceed
+    /// <see cref="PromptOptions.MaxTokens"/> the oldest are dropped until they fit (items are never cut), and when
+    /// even the newest item alone does not fit, its text is cut at the end to fit.
+    /// </summary>
+    public Prompt Build(int user, IReadOnlyList<int> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        bool task = Options.IncludeTaskTokens;
+        int end = history.Count;
+        int start = Math.Max(0, end - Options.MaxHistory);
+        int total = FixedLength;
+        if (task && user < 0) total--; // no [U]
+        for (int k = start; k < end; k++)
+        {
+            int item = history[k];
+            if ((uint)item >= (uint)Cache.Count)
+                throw new ArgumentOutOfRangeException(nameof(history), item, $"History entry {k} is not an item index (0 to {Cache.Count - 1}).");
+            total += ItemOverhead + TextLength(item);
+        }
+        while (total > Options.MaxTokens && end - start > 1)
+        {
+            total -= ItemOverhead + TextLength(history[start]);
+            start++;
+        }
+        int lastCap = _itemCap;
+        if (total > Options.MaxTokens) // one item left and it alone is too long: cut its text
+            lastCap = TextLength(history[start]) - (total - Options.MaxTokens);
+
+        var ids = new int[Math.Min(total, Options.MaxTokens)];
+        int n = start < end ? end - start : 0;
+        var shown = new int[n];
+        var positions = task ? new int[n] : [];
+        int at = 0, userPosition = -1;
+        ids[at++] = Tokenizer.ClsId;
+        Put(_userWords);
+        if (task && user >= 0) { userPosition = at; ids[at++] = UserToken; }
+        Put(_historyWords);
+        for (int k = 0; k < n; k++)
+        {
+            int item = history[start + k];
+            shown[k] = item;
+            if (task) { positions[k] = at; ids[at++] = ItemToken; }
+            var text = Cache.Ids(item);
+            Put(text[..Math.Min(text.Length, k == n - 1 ? lastCap : _itemCap)]);
+            Put(_separator);
+        }
+        Put(_nextWords);
+        ids[at++] = Tokenizer.SepId;
+        if (at != ids.Length) throw new InvalidOperationException($"Prompt length {at} differs from the planned {ids.Length}.");
+        return new Prompt(ids, userPosition, positions, task ? shown : [], user, shown);
+
+        void Put(ReadOnlySpan<int> span)
+        {
+            span.CopyTo(ids.AsSpan(at));
+            at += span.Length;
+        }
+    }
+
+    /// <summary>Right-pads <paramref name="prompts"/> with [PAD] into one batch (see <see cref="PromptBatch"/>).</summary>
+    public PromptBatch Collate(IReadOnlyList<Prompt> prompts) => PromptBatch.Collate(prompts, Tokenizer.PadId);
+
+    /// <summary>
+    /// Per user index, the items of the training part (and the validation part when <paramref name="includeValidation"/>)
+    /// in chronological order: by timestamp where every part has timestamps (ties: training first, then row order),
+    /// else each part in its own order (by its timestamps when it has them, else row order), training first.
+    /// </summary>
+    public static IReadOnlyList<int>[] Histories(Split split, bool includeValidation)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        Interactions[] parts = includeValidation ? [split.Train, split.Validation] : [split.Train];
+        bool allTimed = parts.All(p => p.Count == 0 || p.Timestamps is not null);
+        int numUsers = split.Dataset.NumUsers;
+        var counts = new int[numUsers];
+        foreach (var p in parts)
+            foreach (int u in p.Users)
+            {
+                if ((uint)u >= (uint)numUsers) throw new ArgumentException($"Interaction of user {u} outside the {numUsers} users.", nameof(split));
+                counts[u]++;
+            }
+        var entries = new (long Major, long Time, int Part, int Row)[numUsers][];
+        for (int u = 0; u < numUsers; u++) entries[u] = new (long, long, int, int)[counts[u]];
+        Array.Clear(counts);
+        for (int part = 0; part < parts.Length; part++)
+        {
+            var p = parts[part];
+            for (int row = 0; row < p.Count; row++)
+            {
+                int u = p.Users[row];
+                long time = p.Timestamps?[row] ?? 0;
+                entries[u][counts[u]++] = (allTimed ? 0 : part, time, part, row);
+            }
+        }
+        var histories = new IReadOnlyList<int>[numUsers];
+        for (int u = 0; u < numUsers; u++)
+        {
+            var e = entries[u];
+            Array.Sort(e); // tuple order: (Major, Time, Part, Row)
+            var items = new int[e.Length];
+            for (int k = 0; k < e.Length; k++) items[k] = parts[e[k].Part].Items[e[k].Row];
+            histories[u] = items;
+        }
+        return histories;
+    }
+
+    int TextLength(int item) => Math.Min(Cache.Length(item), _itemCap);
+
+    void CheckTaskToken(int id, string name)
+    {
+        if ((uint)id >= (uint)Tokenizer.VocabSize)
+            throw new ArgumentOutOfRangeException(name, id, $"{name} {id} is outside the vocabulary (0 to {Tokenizer.VocabSize - 1}).");
+        if (id == Tokenizer.ClsId || id == Tokenizer.SepId || id == Tokenizer.PadId || id == Tokenizer.UnkId || id == Tokenizer.MaskId)
+            throw new ArgumentException($"{name} {id} is a special token ({Tokenizer.IdToToken(id)}); use a reserved [unusedN] id.", name);
+    }
+}
