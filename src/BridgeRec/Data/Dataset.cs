@@ -9,8 +9,12 @@ public sealed record ItemText(string Title, IReadOnlyList<KeyValuePair<string, s
 
     public string? this[string field] => Fields.FirstOrDefault(f => f.Key == field).Value;
 
-    /// <summary>"Title, field1, field2": the item as a language model will read it.</summary>
-    public string Render() => Fields.Count == 0 ? Title : Title + ", " + string.Join(", ", Fields.Select(f => f.Value));
+    /// <summary>"Title, field1, field2": the item as a language model will read it (a field already in the title, such as the year, is not repeated).</summary>
+    public string Render()
+    {
+        var extra = Fields.Where(f => !Title.Contains(f.Value, StringComparison.OrdinalIgnoreCase)).Select(f => f.Value).ToList();
+        return extra.Count == 0 ? Title : Title + ", " + string.Join(", ", extra);
+    }
 }
 
 /// <summary>

@@ -90,7 +90,7 @@ public sealed class GenericFormatTests : IDisposable
         Assert.Equal("Animation, Comedy", d.TextOf(0)!["genres"]);
         Assert.Null(d.TextOf(1)!["genres"]);
         Assert.Null(d.TextOf(2));
-        Assert.Equal("Toy Story (1995), 1995, Animation, Comedy", d.TextOf(0)!.Render());
+        Assert.Equal("Toy Story (1995), Animation, Comedy", d.TextOf(0)!.Render()); // the year field is already in the title
         // no "title" header: the second column is the title
         var d2 = GenericFormat.Load(inter, Write("items2.tsv", "item\tname\nm1\tToy\n"));
         Assert.Equal("Toy", d2.TextOf(0)!.Title);

@@ -293,7 +293,7 @@ public class PromptBuilderTests
             Path.Combine(TestData.Benchmarks, "ml-100k", "loo"), Path.Combine(TestData.Root, "movielens-100k"));
         var cache = new ItemTextCache(Tok, split.Dataset);
         Assert.Equal(1682, cache.Count);
-        Assert.Equal(Words("Toy Story (1995), 1995, Animation, Children's, Comedy").Take(24), cache.Ids(0).ToArray());
+        Assert.Equal(Words("Toy Story (1995), Animation, Children's, Comedy").Take(24), cache.Ids(0).ToArray());
 
         var histories = PromptBuilder.Histories(split, includeValidation: true);
         Assert.Equal(split.Dataset.NumUsers, histories.Length);
