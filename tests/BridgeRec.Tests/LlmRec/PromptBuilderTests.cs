@@ -326,7 +326,7 @@ public class PromptBuilderTests
         Assert.Equal(prompts.Sum(p => p.Items.Length), batch.ItemIds.Length);
 
         var toy = b.Build(0, [0]);
-        Assert.Contains("[unused1] toy story ( 1995 ) , 1995 , animation , children ' s , comedy ; next : [SEP]", Show(toy.Ids));
+        Assert.Contains("[unused1] toy story ( 1995 ) , animation , children ' s , comedy ; next : [SEP]", Show(toy.Ids));
     }
 
     /// <summary>The vocabulary entries joined by spaces (Decode glues punctuation).</summary>
