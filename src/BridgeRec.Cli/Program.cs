@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
+        root.Subcommands.Add(ExperimentCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }
 

@@ -139,62 +139,19 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
         return all;
     }
 
-    /// <summary>One LLM phase: next-item cross-entropy on random prefixes of each training sequence, plus distillation.</summary>
+    /// <summary>One LLM phase: <see cref="LlmTraining.Epoch"/> for the configured epochs, the DSM a frozen teacher.</summary>
     double LlmPhase(LlmRecommender llm, DomainModel teacher, IReadOnlyList<int>[] sequences, int round, CancellationToken ct)
     {
-        var ismParams = llm.Ism.parameters().ToList();
-        foreach (var p in ismParams) p.requires_grad = !Options.FreezeIsmInLlm;
-        var optimizers = new List<optim.Optimizer>
+        var optimizers = LlmTraining.Optimizers(llm, Options, trainIsm: !Options.FreezeIsmInLlm);
+        try
         {
-            optim.AdamW(llm.AdapterParameters(), Options.LrAdapters, weight_decay: 0.01),
-        };
-        if (!Options.FreezeIsmInLlm) optimizers.Add(optim.AdamW(ismParams, Options.LrIsm, weight_decay: 0));
-        var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
-        if (backbone.Count > 0) optimizers.Add(optim.AdamW(backbone, Options.LrBackbone, weight_decay: 0.01));
-
-        var (teacherUsers, teacherItems) = teacher.FinalEmbeddings();
-        var rng = new Random(unchecked(Options.Seed * 7919 + round));
-        var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
-        double total = 0;
-        int steps = 0;
-        llm.train();
-        for (int epoch = 0; epoch < Options.LlmEpochs; epoch++)
-        {
-            rng.Shuffle(users);
-            for (int s = 0; s < users.Length; s += Options.LlmBatch)
-            {
-                ct.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                var batchUsers = users.Skip(s).Take(Options.LlmBatch).ToArray();
-                var prompts = new List<Prompt>(batchUsers.Length);
-                var targets = new long[batchUsers.Length];
-                for (int k = 0; k < batchUsers.Length; k++)
-                {
-                    var seq = sequences[batchUsers[k]];
-                    int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
-                    prompts.Add(llm.Prompts.Build(batchUsers[k], seq.Take(t).ToList()));
-                    targets[k] = seq[t];
-                }
-                foreach (var o in optimizers) o.zero_grad();
-                var scores = llm.Score(llm.Prompts.Collate(prompts));
-                var loss = nn.functional.cross_entropy(scores, tensor(targets));
-                if (Options.Lambda > 0)
-                {
-                    Tensor teacherScores;
-                    using (no_grad())
-                        teacherScores = teacherUsers.index_select(0, tensor(batchUsers.Select(u => (long)u).ToArray())).matmul(teacherItems.t());
-                    loss = loss + Kl(teacherScores, scores) * Options.Lambda;
-                }
-                loss.backward();
-                foreach (var o in optimizers) o.step();
-                total += loss.item<float>();
-                steps++;
-            }
+            var rng = new Random(unchecked(Options.Seed * 7919 + round));
+            double loss = double.NaN;
+            for (int epoch = 0; epoch < Options.LlmEpochs; epoch++)
+                loss = LlmTraining.Epoch(llm, teacher.FinalEmbeddings(), sequences, optimizers, Options, rng, ct);
+            return loss;
         }
-        foreach (var p in ismParams) p.requires_grad = true;
-        foreach (var o in optimizers) o.Dispose();
-        llm.eval();
-        return steps == 0 ? double.NaN : total / steps;
+        finally { LlmTraining.Release(llm, optimizers); }
     }
 
     /// <summary>The DSM phase's extra term: tau^2 * KL(p_llm || p_dsm) over the batch's positive and negative items.</summary>
@@ -204,17 +161,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
         var student = fu.index_select(0, users).matmul(fi.index_select(0, candidates).t());
         Tensor teacher;
         using (no_grad()) teacher = teacherScores.index_select(0, users).index_select(1, candidates);
-        return Kl(teacher, student) * Options.Lambda;
+        return LlmTraining.Kl(teacher, student, Options.Tau) * Options.Lambda;
     };
-
-    /// <summary>tau^2 * KL(softmax(teacher / tau) || softmax(student / tau)), averaged over rows.</summary>
-    Tensor Kl(Tensor teacher, Tensor student)
-    {
-        double tau = Options.Tau;
-        var logP = nn.functional.log_softmax(teacher / tau, 1);
-        var logQ = nn.functional.log_softmax(student / tau, 1);
-        return (logP.exp() * (logP - logQ)).sum(1).mean() * (tau * tau);
-    }
 
     static string Show(IReadOnlyDictionary<string, double> m, string monitor) =>
         string.Join(" ", m.Where(kv => kv.Key.StartsWith("hr@") || kv.Key.StartsWith("ndcg@") || kv.Key == monitor).Select(kv => $"{kv.Key} {kv.Value:F4}").Distinct());

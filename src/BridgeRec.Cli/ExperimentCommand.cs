@@ -1,0 +1,41 @@
+using System.CommandLine;
+using System.Globalization;
+using BridgeRec.Bridge.Experiments;
+
+namespace BridgeRec.Cli;
+
+/// <summary>experiment: run a whole experiment from a JSON file (datasets x seeds x methods), resumable, with a report.</summary>
+public static class ExperimentCommand
+{
+    static readonly Option<string> ConfigFile = new("--config") { Description = "experiment JSON (see experiments/); relative paths in it are read against the parent of its folder", Required = true };
+    static readonly Option<string?> Out = new("--out") { Description = "output folder (default: the config's output, else results/<name>)" };
+    static readonly Option<string?> Seeds = new("--seeds") { Description = "seeds to run, comma-separated (overrides the config's)" };
+    static readonly Option<string?> Methods = new("--methods") { Description = "methods to run, comma-separated: " + string.Join(", ", ExperimentConfig.AllMethods) };
+
+    public static Command Create()
+    {
+        var c = new Command("experiment", "run an experiment (stage 0, baselines, one-way, BDLM) and write results.json, report.md and charts; finished runs are skipped on a rerun");
+        c.Options.Add(ConfigFile);
+        c.Options.Add(Out);
+        c.Options.Add(Seeds);
+        c.Options.Add(Methods);
+        c.SetAction((p, ct) => Program.Guard(() =>
+        {
+            var config = ExperimentConfig.FromJsonFile(p.GetValue(ConfigFile)!);
+            if (p.GetValue(Out) is { } outDir) config = config with { Output = Path.GetFullPath(outDir) };
+            if (p.GetValue(Seeds) is { } seeds)
+                config = config with { Seeds = seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+                    int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : throw new ArgumentException($"--seeds: '{s}' is not an integer")).ToArray() };
+            if (p.GetValue(Methods) is { } methods)
+                config = config with { Methods = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
+            var start = DateTime.Now;
+            void Log(string line) => Console.WriteLine($"[{(DateTime.Now - start).TotalSeconds,7:F1}s] {line}");
+            var summary = ExperimentRunner.Run(config, Log, ct);
+            Console.WriteLine($"{summary.RowsRun} rows run, {summary.RowsSkipped} already done; {summary.Seconds:F0}s");
+            Console.WriteLine($"results: {summary.ResultsPath}");
+            Console.WriteLine($"report:  {summary.ReportPath}");
+            return 0;
+        }));
+        return c;
+    }
+}

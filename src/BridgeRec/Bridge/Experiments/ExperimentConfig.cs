@@ -1,0 +1,191 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+
+namespace BridgeRec.Bridge.Experiments;
+
+/// <summary>One dataset of an experiment and how it is evaluated.</summary>
+public sealed record ExperimentDataset
+{
+    /// <summary>Short name used in results and reports, e.g. "ml-100k-loo".</summary>
+    public string Name { get; init; } = "";
+    public DataConfig Data { get; init; } = new();
+    /// <summary>Cut-offs of the test metrics (the monitored metric's K must be among them).</summary>
+    public int[] Ks { get; init; } = [5, 10, 20];
+    /// <summary>Also the sampled protocol (target + 99 unseen negatives).</summary>
+    public bool Sampled { get; init; }
+    /// <summary>Also Recall / NDCG at 10 and 50 with the history NOT excluded (UniSRec / RecBole's published variant).</summary>
+    public bool UnisrecProtocol { get; init; }
+    /// <summary>Training-data fractions for the sparsity curve, e.g. [0.2, 0.5, 1.0]; empty: the full training data only.</summary>
+    public double[] Subsample { get; init; } = [];
+    /// <summary>Keep only users with index &lt; N in train / validation / test (a small, fast experiment); null keeps all.</summary>
+    public int? MaxUsers { get; init; }
+    /// <summary>Columns of the main report table; null: hr@K and ndcg@K for each K.</summary>
+    public string[]? ReportMetrics { get; init; }
+
+    /// <summary>The fractions to run: the subsample list, or [1.0].</summary>
+    [JsonIgnore] public double[] Fractions => Subsample.Length == 0 ? [1.0] : Subsample;
+
+    /// <summary>The main table's metrics.</summary>
+    [JsonIgnore] public string[] MainMetrics => ReportMetrics ?? Ks.Order().SelectMany(k => new[] { $"hr@{k}", $"ndcg@{k}" }).ToArray();
+}
+
+/// <summary>The domain model used as BDLM's DSM (and as the stage-0 "DSM alone").</summary>
+public sealed record DsmSettings
+{
+    /// <summary>lightgcn | mf.</summary>
+    public string Model { get; init; } = "lightgcn";
+    public int Dim { get; init; } = 64;
+    public int Layers { get; init; } = 3;
+    public double InitStd { get; init; } = 0.1;
+    public DsmOptions Train { get; init; } = new() { Lr = 0.001, EvalEvery = 10, Patience = 5 };
+}
+
+/// <summary>The language backbone and how it trains.</summary>
+public sealed record BackboneSettings
+{
+    /// <summary>frozen | lora | full.</summary>
+    public string Mode { get; init; } = "lora";
+    public LoraOptions Lora { get; init; } = new();
+
+    public TrainingMode TrainingMode => Mode switch
+    {
+        "frozen" => TrainingMode.Frozen,
+        "lora" => TrainingMode.Lora,
+        "full" => TrainingMode.Full,
+        _ => throw new ArgumentException($"backbone.mode {Mode}: expected frozen, lora or full"),
+    };
+}
+
+/// <summary>
+/// A whole experiment: datasets x seeds (x subsample fractions) x methods, evaluated on test and
+/// reported with mean +- std over seeds. JSON in snake_case (like <see cref="TrainConfig"/>).
+/// <para>Relative paths (data paths, the items folder, the output folder) are resolved when the file is
+/// loaded: against the parent of the config file's folder (configs live in <c>experiments/</c> at the
+/// repository root, so paths read as relative to the repository root); when that does not exist, against
+/// the current directory.</para>
+/// </summary>
+public sealed record ExperimentConfig
+{
+    public string Name { get; init; } = "experiment";
+    public ExperimentDataset[] Datasets { get; init; } = [];
+    /// <summary>pop, mf, lightgcn, mf+text, lightgcn+text, llm-text, one-way, bdlm (bdlm gives two rows: bdlm-llm and bdlm-dsm).</summary>
+    public string[] Methods { get; init; } = [.. AllMethods];
+    public int[] Seeds { get; init; } = [1, 2, 3];
+    public DsmSettings Dsm { get; init; } = new();
+    public BdlmOptions Bdlm { get; init; } = new();
+    public PromptOptions Prompt { get; init; } = new();
+    public BackboneSettings Backbone { get; init; } = new();
+    /// <summary>Validation metric for early stopping and for picking each model's best round (also the claims' metric).</summary>
+    public string Monitor { get; init; } = "hr@10";
+    /// <summary>Output folder; null: results/&lt;name&gt;.</summary>
+    public string? Output { get; init; }
+    /// <summary>Users timed for the per-user inference latency (claim C3).</summary>
+    public int TimingUsers { get; init; } = 50;
+    public string Device { get; init; } = "cpu";
+    /// <summary>Cache of item-text features; null: $BRIDGEREC_CACHE or ~/.cache/bridgerec.</summary>
+    public string? CacheDir { get; init; }
+
+    public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "llm-text", "one-way", "bdlm"];
+    public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public string OutputDir => Output ?? System.IO.Path.Combine("results", Name);
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Name)) throw new ArgumentException("experiment: name is empty");
+        if (Datasets.Length == 0) throw new ArgumentException($"experiment {Name}: no datasets");
+        if (Seeds.Length == 0) throw new ArgumentException($"experiment {Name}: no seeds");
+        if (Methods.Length == 0) throw new ArgumentException($"experiment {Name}: no methods");
+        foreach (var m in Methods)
+            if (!AllMethods.Contains(m)) throw new ArgumentException($"experiment {Name}: method '{m}' unknown; expected one of {string.Join(", ", AllMethods)}");
+        if (Dsm.Model is not ("lightgcn" or "mf")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn or mf");
+        _ = Backbone.TrainingMode;
+        Bdlm.Validate();
+        Dsm.Train.Validate();
+        int monitorK = MonitorK(Monitor);
+        var names = Datasets.Select(d => d.Name).ToList();
+        if (names.Distinct().Count() != names.Count) throw new ArgumentException($"experiment {Name}: dataset names repeat");
+        foreach (var d in Datasets)
+        {
+            if (string.IsNullOrWhiteSpace(d.Name)) throw new ArgumentException($"experiment {Name}: a dataset has no name");
+            if (!d.Ks.Contains(monitorK)) throw new ArgumentException($"dataset {d.Name}: monitor {Monitor} needs K = {monitorK} among ks ({string.Join(",", d.Ks)})");
+            foreach (double f in d.Subsample)
+                if (f is <= 0 or > 1 || double.IsNaN(f)) throw new ArgumentException($"dataset {d.Name}: subsample fraction {f} outside (0, 1]");
+            if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
+        }
+    }
+
+    static int MonitorK(string monitor)
+    {
+        int at = monitor.IndexOf('@');
+        if (at < 0 || !int.TryParse(monitor.AsSpan(at + 1), out int k))
+            throw new ArgumentException($"monitor '{monitor}': expected a metric at a cut-off, e.g. hr@10");
+        return k;
+    }
+
+    /// <summary>
+    /// The hash of everything that changes a run's numbers for <paramref name="dataset"/> (the dataset's entry,
+    /// the DSM, BDLM, prompt and backbone settings, the monitor, the device), and not the name, the output
+    /// folder, the seeds or the methods: adding a seed or a method keeps the finished runs.
+    /// </summary>
+    public string RunHash(ExperimentDataset dataset)
+    {
+        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null };
+        string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset, JsonOptions);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    public static ExperimentConfig FromJsonFile(string path)
+    {
+        ExperimentConfig c;
+        try
+        {
+            c = JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), JsonOptions)
+                ?? throw new InvalidDataException($"{path}: empty configuration");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}:{(e.LineNumber ?? -1) + 1}: invalid experiment configuration: {e.Message}");
+        }
+        return c.ResolvePaths(BaseDirectoryFor(path));
+    }
+
+    /// <summary>The folder relative paths of a config file are read against: the parent of its folder when that exists, else the current directory.</summary>
+    public static string BaseDirectoryFor(string configPath)
+    {
+        string? parent = System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(configPath)));
+        return parent is not null && Directory.Exists(parent) ? parent : Directory.GetCurrentDirectory();
+    }
+
+    /// <summary>The config with relative data, items and output paths made absolute against <paramref name="baseDir"/>.</summary>
+    public ExperimentConfig ResolvePaths(string baseDir)
+    {
+        string Abs(string p) => p.Length == 0 || System.IO.Path.IsPathRooted(p) ? p : System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, p));
+        return this with
+        {
+            Datasets = Datasets.Select(d => d with
+            {
+                Data = d.Data with { Path = Abs(d.Data.Path), Items = d.Data.Items is null ? null : Abs(d.Data.Items) },
+            }).ToArray(),
+            Output = Abs(OutputDir),
+        };
+    }
+}

@@ -1,0 +1,82 @@
+using BridgeRec.LlmRec;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Bridge;
+
+/// <summary>
+/// The one home of LLM-recommender training steps, shared by BDLM's LLM phase and the LLM baselines:
+/// next-item cross-entropy on a random prefix of each user's training sequence, plus, with a teacher,
+/// lambda * tau^2 * KL(p_teacher || p_llm).
+/// </summary>
+public static class LlmTraining
+{
+    /// <summary>AdamW per parameter group: adapters, the shared module (when it trains) and the trainable backbone weights.</summary>
+    public static List<optim.Optimizer> Optimizers(LlmRecommender llm, BdlmOptions o, bool trainIsm)
+    {
+        foreach (var p in llm.Ism.parameters()) p.requires_grad = trainIsm;
+        var list = new List<optim.Optimizer> { optim.AdamW(llm.AdapterParameters(), o.LrAdapters, weight_decay: 0.01) };
+        if (trainIsm) list.Add(optim.AdamW(llm.Ism.parameters(), o.LrIsm, weight_decay: 0));
+        var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
+        if (backbone.Count > 0) list.Add(optim.AdamW(backbone, o.LrBackbone, weight_decay: 0.01));
+        return list;
+    }
+
+    /// <summary>Undoes what <see cref="Optimizers"/> changed: the shared module trains again (the DSM needs it).</summary>
+    public static void Release(LlmRecommender llm, List<optim.Optimizer> optimizers)
+    {
+        foreach (var p in llm.Ism.parameters()) p.requires_grad = true;
+        foreach (var o in optimizers) o.Dispose();
+        llm.eval();
+    }
+
+    /// <summary>One epoch over the users with at least two training items; returns the mean loss.</summary>
+    public static double Epoch(LlmRecommender llm, (Tensor Users, Tensor Items)? teacher, IReadOnlyList<int>[] sequences,
+        IReadOnlyList<optim.Optimizer> optimizers, BdlmOptions o, Random rng, CancellationToken ct)
+    {
+        var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
+        rng.Shuffle(users);
+        double total = 0;
+        int steps = 0;
+        llm.train();
+        for (int s = 0; s < users.Length; s += o.LlmBatch)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var batchUsers = users.Skip(s).Take(o.LlmBatch).ToArray();
+            var prompts = new List<Prompt>(batchUsers.Length);
+            var targets = new long[batchUsers.Length];
+            for (int k = 0; k < batchUsers.Length; k++)
+            {
+                var seq = sequences[batchUsers[k]];
+                int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
+                prompts.Add(llm.Prompts.Build(batchUsers[k], seq.Take(t).ToList()));
+                targets[k] = seq[t];
+            }
+            foreach (var opt in optimizers) opt.zero_grad();
+            var scores = llm.Score(llm.Prompts.Collate(prompts));
+            var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
+            if (teacher is { } tch && o.Lambda > 0)
+            {
+                Tensor teacherScores;
+                using (no_grad())
+                    teacherScores = tch.Users.index_select(0, tensor(batchUsers.Select(u => (long)u).ToArray(), device: tch.Users.device)).matmul(tch.Items.t());
+                loss = loss + Kl(teacherScores, scores, o.Tau) * o.Lambda;
+            }
+            loss.backward();
+            foreach (var opt in optimizers) opt.step();
+            total += loss.item<float>();
+            steps++;
+        }
+        llm.eval();
+        return steps == 0 ? double.NaN : total / steps;
+    }
+
+    /// <summary>tau^2 * KL(softmax(teacher / tau) || softmax(student / tau)), averaged over rows.</summary>
+    public static Tensor Kl(Tensor teacher, Tensor student, double tau)
+    {
+        var logP = nn.functional.log_softmax(teacher / tau, 1);
+        var logQ = nn.functional.log_softmax(student / tau, 1);
+        return (logP.exp() * (logP - logQ)).sum(1).mean() * (tau * tau);
+    }
+}

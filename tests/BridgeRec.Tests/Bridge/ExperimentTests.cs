@@ -1,0 +1,135 @@
+using System.Text.Json;
+using BridgeRec.Bridge.Experiments;
+using BridgeRec.Data;
+
+namespace BridgeRec.Tests.Bridge;
+
+public class ExperimentTests
+{
+    static string RepoRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "BridgeRec.slnx"))) dir = Path.GetDirectoryName(dir);
+        return dir ?? throw new DirectoryNotFoundException("BridgeRec.slnx not found above the test binaries");
+    }
+
+    /// <summary>experiments/tiny.json with its data paths pointed at the shared data this test run sees.</summary>
+    static ExperimentConfig Tiny(string outDir)
+    {
+        var c = ExperimentConfig.FromJsonFile(Path.Combine(RepoRoot(), "experiments", "tiny.json"));
+        return c with
+        {
+            Datasets = c.Datasets.Select(d => d with
+            {
+                Data = d.Data with { Path = Path.Combine(TestData.Benchmarks, "ml-100k", "loo"), Items = Path.Combine(TestData.Root, "movielens-100k") },
+            }).ToArray(),
+            Output = outDir,
+        };
+    }
+
+    [Fact]
+    public void TheTinyExperimentRunsEndToEndAndResumes()
+    {
+        using var tmp = new TestData.TempDir();
+        var config = Tiny(tmp.Path);
+        var log = new List<string>();
+        var first = ExperimentRunner.Run(config, log.Add);
+        Assert.Equal(4, first.RowsRun);
+
+        var results = JsonSerializer.Deserialize<ResultsFile>(File.ReadAllText(first.ResultsPath), ExperimentConfig.JsonOptions)!;
+        Assert.Equal(["bdlm-dsm", "bdlm-llm", "llm-text", "mf"], results.Runs.Select(r => r.Method).Order().ToArray());
+        foreach (var row in results.Runs)
+        {
+            Assert.Equal("ml-100k-loo-tiny", row.Dataset);
+            Assert.Equal(1, row.Seed);
+            foreach (var protocol in new[] { "full", "sampled" })
+                foreach (var (name, v) in row.Metrics[protocol])
+                    Assert.True(double.IsFinite(v) && v is >= 0 and <= 1, $"{row.Method} {protocol} {name} = {v}");
+            Assert.Contains("hr@10", row.Metrics["full"].Keys);
+            Assert.NotEmpty(row.Buckets["user_activity"]);
+            Assert.NotEmpty(row.Buckets["item_popularity"]);
+            Assert.True(row.InferMsPerUser > 0);
+        }
+        var bdlm = results.Runs.Single(r => r.Method == "bdlm-llm");
+        Assert.Equal([0, 1], bdlm.Rounds!.Select(r => r.Round).ToArray());
+        Assert.NotNull(bdlm.Rounds![1].Llm);
+
+        string report = File.ReadAllText(first.ReportPath);
+        Assert.Contains("| method | hr@5 | ndcg@5 | hr@10 | ndcg@10 | hr@20 | ndcg@20 | n |", report);
+        Assert.Contains("| bdlm-llm |", report);
+        Assert.Contains("By user activity", report);
+        Assert.Contains("By item popularity", report);
+        Assert.Contains("BDLM per round", report);
+        Assert.Matches(@"- C1 (holds|holds only in part|does not hold) on ml-100k-loo-tiny: bdlm-llm HR@10", report);
+        Assert.Contains("- C2 ", report);
+        Assert.Contains("- C3 ", report);
+        // Charts are drawn, or the report says plainly why not.
+        Assert.True(File.Exists(Path.Combine(tmp.Path, "ml-100k-loo-tiny-rounds.png")) || report.Contains("could not be drawn"));
+
+        // A second run finds every row in results.json and trains nothing.
+        log.Clear();
+        var second = ExperimentRunner.Run(config, log.Add);
+        Assert.Equal(0, second.RowsRun);
+        Assert.Equal(4, second.RowsSkipped);
+        Assert.Contains(log, l => l.Contains("skipped"));
+        Assert.True(second.Seconds < 15, $"resume took {second.Seconds:F1}s");
+        Assert.Equal(4, JsonSerializer.Deserialize<ResultsFile>(File.ReadAllText(second.ResultsPath), ExperimentConfig.JsonOptions)!.Runs.Count);
+    }
+
+    [Fact]
+    public void ShippedConfigsLoadAndResolvePathsAgainstTheRepositoryRoot()
+    {
+        string root = RepoRoot();
+        foreach (var file in Directory.GetFiles(Path.Combine(root, "experiments"), "*.json"))
+        {
+            var c = ExperimentConfig.FromJsonFile(file);
+            c.Validate();
+            foreach (var d in c.Datasets)
+            {
+                Assert.True(Path.IsPathRooted(d.Data.Path), file);
+                Assert.StartsWith(Path.GetFullPath(Path.Combine(root, "..")), d.Data.Path);
+            }
+            Assert.Equal(Path.Combine(root, "results", c.Name), c.OutputDir);
+        }
+    }
+
+    [Fact]
+    public void TheRunHashIgnoresSeedsMethodsAndOutputButNotSettings()
+    {
+        var c = new ExperimentConfig { Datasets = [new ExperimentDataset { Name = "x", Data = new DataConfig { Path = "/d" } }] };
+        string h = c.RunHash(c.Datasets[0]);
+        Assert.Equal(h, (c with { Seeds = [7], Methods = ["mf"], Output = "/elsewhere", Name = "other" }).RunHash(c.Datasets[0]));
+        Assert.NotEqual(h, (c with { Monitor = "hr@20" }).RunHash(c.Datasets[0]));
+        Assert.NotEqual(h, c.RunHash(c.Datasets[0] with { MaxUsers = 10 }));
+    }
+
+    [Fact]
+    public void TheReportJudgesTheClaimsFromTheNumbers()
+    {
+        using var tmp = new TestData.TempDir();
+        var ds = new ExperimentDataset { Name = "syn", Data = new DataConfig { Path = "/d" }, Ks = [10] };
+        var config = new ExperimentConfig { Name = "syn", Datasets = [ds], Seeds = [1, 2, 3], Dsm = new DsmSettings { Model = "mf" } };
+        string hash = config.RunHash(ds);
+        var results = new ResultsFile { Name = "syn" };
+        var hr = new Dictionary<string, double> { ["mf"] = 0.10, ["mf+text"] = 0.11, ["llm-text"] = 0.05, ["one-way"] = 0.08, ["bdlm-llm"] = 0.12, ["bdlm-dsm"] = 0.13 };
+        foreach (int seed in config.Seeds)
+            foreach (var (m, v) in hr)
+                results.Put(new RunRow
+                {
+                    Dataset = "syn", Seed = seed, Method = m, ConfigHash = hash, InferMsPerUser = m.Contains("llm") || m == "one-way" ? 200 : 0.1,
+                    Metrics = new() { ["full"] = new() { ["hr@10"] = v + seed * 0.001, ["ndcg@10"] = v / 2 } },
+                    Buckets = new()
+                    {
+                        ["user_activity"] = [new BucketRow("Q1 (1-5)", 10, 10, new() { ["hr@10"] = m == "bdlm-dsm" ? 0.2 : 0.1 }), new BucketRow("Q4 (50-90)", 10, 10, new() { ["hr@10"] = v })],
+                        ["item_popularity"] = [new BucketRow("<=5", 5, 5, new() { ["hr@10"] = m == "bdlm-dsm" ? 0.05 : 0.01 })],
+                    },
+                });
+        string path = Report.Write(config, results, tmp.Path);
+        string report = File.ReadAllText(path);
+        Assert.Contains("- C1 holds on syn: bdlm-llm HR@10 0.1220 ± 0.0010 > llm-text 0.0520 ± 0.0010 and > one-way 0.0820 ± 0.0010.", report);
+        Assert.Contains("- C2 holds on syn: bdlm-dsm HR@10 0.1320 ± 0.0010 > mf 0.1020 ± 0.0010 and > mf+text 0.1120 ± 0.0010.", report);
+        Assert.Contains("The largest gains are for sparse users and are for cold items.", report);
+        Assert.Contains("- C3 holds on syn", report);
+        Assert.Contains("| mf | 0.1020 ± 0.0010 |", report);
+    }
+}
