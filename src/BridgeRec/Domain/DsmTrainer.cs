@@ -66,11 +66,13 @@ public sealed class DsmTrainer(DsmOptions options)
         var epochSeconds = new List<double>();
         var history = new List<EvaluationPoint>();
         var bestWeights = SnapshotIsm(model.Ism);
+        var bestOwn = SnapshotOwn(model);
 
         if (resume && store?.Latest() is { } latest)
         {
             var s = latest.State;
             model.Ism.LoadFrom(Path.Combine(latest.Dir, "ism.safetensors"));
+            LoadOwn(model, Path.Combine(latest.Dir, OwnFile));
             using (var fs = File.OpenRead(Path.Combine(latest.Dir, "optimizer.bin")))
             using (var br = new BinaryReader(fs)) optimizer.load_state_dict(br);
             startEpoch = s["epoch"]!.GetValue<int>() + 1;
@@ -84,6 +86,8 @@ public sealed class DsmTrainer(DsmOptions options)
             string bestPath = Path.Combine(store.RunDir, "best.safetensors");
             if (File.Exists(bestPath)) { DisposeAll(bestWeights); bestWeights = ReadIsm(bestPath); }
             else { DisposeAll(bestWeights); bestWeights = SnapshotIsm(model.Ism); }
+            DisposeAll(bestOwn.Values);
+            bestOwn = File.Exists(Path.Combine(store.RunDir, BestOwnFile)) ? ReadOwn(model, Path.Combine(store.RunDir, BestOwnFile)) : SnapshotOwn(model);
         }
 
         string stop = "epoch limit";
@@ -117,17 +121,21 @@ public sealed class DsmTrainer(DsmOptions options)
                     bestValue = value; bestEpoch = epoch; bestMetrics = metrics; evalsWithoutGain = 0;
                     DisposeAll(bestWeights);
                     bestWeights = SnapshotIsm(model.Ism);
+                    DisposeAll(bestOwn.Values);
+                    bestOwn = SnapshotOwn(model);
                     if (store is not null)
                     {
                         Directory.CreateDirectory(store.RunDir);
                         model.Ism.Save(Path.Combine(store.RunDir, "best.safetensors"),
                             new Dictionary<string, string> { ["epoch"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                        if (bestOwn.Count > 0) Language.SafeTensors.Save(Path.Combine(store.RunDir, BestOwnFile), bestOwn);
                     }
                 }
                 else evalsWithoutGain++;
                 store?.Save(epoch, State(epoch, bestEpoch, bestValue, evalsWithoutGain, bestMetrics, epochSeconds, history), dir =>
                 {
                     model.Ism.Save(Path.Combine(dir, "ism.safetensors"));
+                    if (model.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(dir, OwnFile), own);
                     using var fs = File.Create(Path.Combine(dir, "optimizer.bin"));
                     using var bw = new BinaryWriter(fs);
                     optimizer.save_state_dict(bw);
@@ -140,8 +148,9 @@ public sealed class DsmTrainer(DsmOptions options)
                 break;
             }
         }
-        if (bestEpoch > 0) RestoreIsm(model.Ism, bestWeights);
+        if (bestEpoch > 0) { RestoreIsm(model.Ism, bestWeights); RestoreOwn(model, bestOwn); }
         DisposeAll(bestWeights);
+        DisposeAll(bestOwn.Values);
         model.Invalidate();
         optimizer.Dispose();
         return new TrainResult(Math.Min(epoch, Options.Epochs), bestEpoch, bestMetrics, epochSeconds, history, stop);
@@ -223,5 +232,43 @@ public sealed class DsmTrainer(DsmOptions options)
         if (ism.ItemBias is not null && w.Count > 2) ism.ItemBias.copy_(w[2]);
     }
 
-    static void DisposeAll(List<Tensor> ts) { foreach (var t in ts) t.Dispose(); }
+    static void DisposeAll(IEnumerable<Tensor> ts) { foreach (var t in ts) t.Dispose(); }
+
+    // A model's own weights beside the ISM (DomainModel.OwnWeights: e.g. the text projection of
+    // mf+text) are kept best, checkpointed and resumed together with the ISM tables.
+    const string OwnFile = "own.safetensors", BestOwnFile = "best-own.safetensors";
+
+    static Dictionary<string, Tensor> SnapshotOwn(DomainModel model)
+    {
+        using var _ = no_grad();
+        return model.OwnWeights().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    }
+
+    static Dictionary<string, Tensor> ReadOwn(DomainModel model, string path)
+    {
+        var loaded = Language.SafeTensors.Load(path);
+        var result = new Dictionary<string, Tensor>();
+        foreach (var (name, w) in model.OwnWeights())
+        {
+            var t = w.detach().clone();
+            Language.SafeTensors.CopyInto(loaded, name, t, path);
+            result[name] = t;
+        }
+        DisposeAll(loaded.Values);
+        return result;
+    }
+
+    static void LoadOwn(DomainModel model, string path)
+    {
+        if (model.OwnWeights() is not { Count: > 0 } own) return;
+        var loaded = Language.SafeTensors.Load(path);
+        try { foreach (var (name, w) in own) Language.SafeTensors.CopyInto(loaded, name, w, path); }
+        finally { DisposeAll(loaded.Values); }
+    }
+
+    static void RestoreOwn(DomainModel model, Dictionary<string, Tensor> saved)
+    {
+        using var _ = no_grad();
+        foreach (var (name, w) in model.OwnWeights()) w.copy_(saved[name]);
+    }
 }
