@@ -45,13 +45,13 @@ public static class LmBench
                 var (m, _) = BertCheckpoint.MiniLm();
                 long trainable = m.SetTrainingMode(mode, lora);
                 m.train();
-                var opt = optim.AdamW(m.parameters().Where(x => x.requires_grad), lr);
+                using var opt = new BridgeRec.Native.SafeAdam(m.parameters().Where(x => x.requires_grad), lr, weightDecay: 0.01);
                 double tps = Time(n, tokens, () =>
                 {
                     using var scope = NewDisposeScope();
-                    opt.zero_grad();
+                    opt.ZeroGrad();
                     m.Forward(ids, mask).pow(2).mean().backward();
-                    opt.step();
+                    opt.Step();
                 });
                 AnsiConsole.MarkupLine(Markup.Escape($"{mode}: {trainable:N0} trainable of {m.TotalParameters():N0} parameters"));
                 m.Dispose();

@@ -21,6 +21,9 @@ public sealed record BdlmOptions
     public double Tau { get; init; } = 2.0;
     public int LlmEpochs { get; init; } = 1;
     public int LlmBatch { get; init; } = 16;
+    /// <summary>Prompts per LLM epoch: a fresh random sample of this many users each epoch (large catalogs of users); null: every user.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? LlmUsersPerEpoch { get; init; }
     public double LrIsm { get; init; } = 1e-3;
     public double LrAdapters { get; init; } = 1e-3;
     public double LrBackbone { get; init; } = 1e-4;
@@ -35,6 +38,7 @@ public sealed record BdlmOptions
         if (Rounds < 0) throw new ArgumentOutOfRangeException(nameof(Rounds), $"rounds must be >= 0 (got {Rounds})");
         if (Lambda < 0) throw new ArgumentOutOfRangeException(nameof(Lambda), $"lambda must be >= 0 (got {Lambda})");
         if (!(Tau > 0)) throw new ArgumentOutOfRangeException(nameof(Tau), $"tau must be > 0 (got {Tau})");
+        if (LlmUsersPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(LlmUsersPerEpoch), $"llm users per epoch must be >= 1 (got {LlmUsersPerEpoch})");
         if (LlmEpochs < 0 || DsmEpochs < 0 || LlmBatch < 1) throw new ArgumentOutOfRangeException(nameof(LlmBatch), "epochs must be >= 0 and the batch >= 1");
     }
 }
@@ -57,6 +61,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
     public BdlmOptions Options { get; } = options;
     public DsmOptions DsmOptions { get; } = dsmOptions;
     public Action<string>? Log { get; init; }
+    /// <summary>(round, users done, users) during each LLM phase's epochs.</summary>
+    public Action<int, int, int>? Progress { get; init; }
 
     /// <summary>The LLM's best weights (shared module + its trainable parameters), by name.</summary>
     public Dictionary<string, Tensor> BestLlmState { get; } = new();
@@ -86,7 +92,9 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
             // (a) LLM phase, the DSM a frozen teacher.
             dsm.Invalidate();
             double llmLoss = LlmPhase(llm, dsm, sequences, round, ct);
-            var llmMetrics = validate(llm);
+            // One pass of the LLM over every user's training prompt serves both its validation and the DSM phase's teacher.
+            using var teacher = CacheScores(llm, sequences, d.NumUsers, d.NumItems);
+            var llmMetrics = validate(new PrecomputedScores(llm.Name, teacher));
             if (llmMetrics[monitor] > bestLlm)
             {
                 bestLlm = llmMetrics[monitor]; bestLlmRound = round;
@@ -95,7 +103,6 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
                 foreach (var (k, v) in Snapshot(LlmState(llm))) BestLlmState[k] = v;
             }
             // (b) DSM phase, the LLM a frozen teacher through its cached scores.
-            using var teacher = CacheScores(llm, sequences, d.NumUsers, d.NumItems);
             var trainer = new DsmTrainer(DsmOptions with { Epochs = Options.DsmEpochs, Patience = 0, Seed = DsmOptions.Seed + 1000 * round })
             {
                 Extra = Options.Lambda > 0 ? DsmDistillation(teacher) : null,
@@ -148,7 +155,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
             var rng = new Random(unchecked(Options.Seed * 7919 + round));
             double loss = double.NaN;
             for (int epoch = 0; epoch < Options.LlmEpochs; epoch++)
-                loss = LlmTraining.Epoch(llm, teacher.FinalEmbeddings(), sequences, optimizers, Options, rng, ct);
+                loss = LlmTraining.Epoch(llm, teacher.FinalEmbeddings(), sequences, optimizers, Options, rng, ct,
+                    Progress is null ? null : (done, all) => Progress(round, done, all));
             return loss;
         }
         finally { LlmTraining.Release(llm, optimizers); }

@@ -1,4 +1,5 @@
 using BridgeRec.LlmRec;
+using BridgeRec.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,30 +13,32 @@ namespace BridgeRec.Bridge;
 public static class LlmTraining
 {
     /// <summary>AdamW per parameter group: adapters, the shared module (when it trains) and the trainable backbone weights.</summary>
-    public static List<optim.Optimizer> Optimizers(LlmRecommender llm, BdlmOptions o, bool trainIsm)
+    public static List<SafeAdam> Optimizers(LlmRecommender llm, BdlmOptions o, bool trainIsm)
     {
         foreach (var p in llm.Ism.parameters()) p.requires_grad = trainIsm;
-        var list = new List<optim.Optimizer> { optim.AdamW(llm.AdapterParameters(), o.LrAdapters, weight_decay: 0.01) };
-        if (trainIsm) list.Add(optim.AdamW(llm.Ism.parameters(), o.LrIsm, weight_decay: 0));
+        var list = new List<SafeAdam> { new(llm.AdapterParameters(), o.LrAdapters, weightDecay: 0.01) };
+        if (trainIsm) list.Add(new SafeAdam(llm.Ism.parameters(), o.LrIsm));
         var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
-        if (backbone.Count > 0) list.Add(optim.AdamW(backbone, o.LrBackbone, weight_decay: 0.01));
+        if (backbone.Count > 0) list.Add(new SafeAdam(backbone, o.LrBackbone, weightDecay: 0.01));
         return list;
     }
 
     /// <summary>Undoes what <see cref="Optimizers"/> changed: the shared module trains again (the DSM needs it).</summary>
-    public static void Release(LlmRecommender llm, List<optim.Optimizer> optimizers)
+    public static void Release(LlmRecommender llm, List<SafeAdam> optimizers)
     {
         foreach (var p in llm.Ism.parameters()) p.requires_grad = true;
         foreach (var o in optimizers) o.Dispose();
         llm.eval();
     }
 
-    /// <summary>One epoch over the users with at least two training items; returns the mean loss.</summary>
+    /// <summary>One epoch over the users with at least two training items (a random <see cref="BdlmOptions.LlmUsersPerEpoch"/> of them when set); returns the mean loss. <paramref name="progress"/> gets (users done, users) after each batch.</summary>
     public static double Epoch(LlmRecommender llm, (Tensor Users, Tensor Items)? teacher, IReadOnlyList<int>[] sequences,
-        IReadOnlyList<optim.Optimizer> optimizers, BdlmOptions o, Random rng, CancellationToken ct)
+        IReadOnlyList<SafeAdam> optimizers, BdlmOptions o, Random rng, CancellationToken ct,
+        Action<int, int>? progress = null)
     {
         var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
         rng.Shuffle(users);
+        if (o.LlmUsersPerEpoch is int n && n < users.Length) users = users[..n];
         double total = 0;
         int steps = 0;
         llm.train();
@@ -53,7 +56,7 @@ public static class LlmTraining
                 prompts.Add(llm.Prompts.Build(batchUsers[k], seq.Take(t).ToList()));
                 targets[k] = seq[t];
             }
-            foreach (var opt in optimizers) opt.zero_grad();
+            foreach (var opt in optimizers) opt.ZeroGrad();
             var scores = llm.Score(llm.Prompts.Collate(prompts));
             var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
             if (teacher is { } tch && o.Lambda > 0)
@@ -64,9 +67,10 @@ public static class LlmTraining
                 loss = loss + Kl(teacherScores, scores, o.Tau) * o.Lambda;
             }
             loss.backward();
-            foreach (var opt in optimizers) opt.step();
+            foreach (var opt in optimizers) opt.Step();
             total += loss.item<float>();
             steps++;
+            progress?.Invoke(Math.Min(s + o.LlmBatch, users.Length), users.Length);
         }
         llm.eval();
         return steps == 0 ? double.NaN : total / steps;

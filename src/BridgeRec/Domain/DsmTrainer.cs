@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BridgeRec.Data;
+using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -59,7 +60,7 @@ public sealed class DsmTrainer(DsmOptions options)
         CheckpointStore? store = null, bool resume = false, CancellationToken ct = default)
     {
         Options.Validate();
-        var optimizer = optim.Adam(model.parameters(), Options.Lr);
+        using var optimizer = new SafeAdam(model.parameters(), Options.Lr);
         int startEpoch = 1, bestEpoch = 0, evalsWithoutGain = 0;
         double bestValue = double.NegativeInfinity;
         IReadOnlyDictionary<string, double> bestMetrics = new Dictionary<string, double>();
@@ -73,8 +74,7 @@ public sealed class DsmTrainer(DsmOptions options)
             var s = latest.State;
             model.Ism.LoadFrom(Path.Combine(latest.Dir, "ism.safetensors"));
             LoadOwn(model, Path.Combine(latest.Dir, OwnFile));
-            using (var fs = File.OpenRead(Path.Combine(latest.Dir, "optimizer.bin")))
-            using (var br = new BinaryReader(fs)) optimizer.load_state_dict(br);
+            optimizer.Load(Path.Combine(latest.Dir, OptimizerFile));
             startEpoch = s["epoch"]!.GetValue<int>() + 1;
             bestEpoch = s["best_epoch"]!.GetValue<int>();
             bestValue = s["best_value"]!.GetValue<double>();
@@ -136,9 +136,7 @@ public sealed class DsmTrainer(DsmOptions options)
                 {
                     model.Ism.Save(Path.Combine(dir, "ism.safetensors"));
                     if (model.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(dir, OwnFile), own);
-                    using var fs = File.Create(Path.Combine(dir, "optimizer.bin"));
-                    using var bw = new BinaryWriter(fs);
-                    optimizer.save_state_dict(bw);
+                    optimizer.Save(Path.Combine(dir, OptimizerFile));
                 });
             }
             OnEpoch?.Invoke(new EpochReport(epoch, Options.Epochs, loss, secs, metrics, improved));
@@ -152,12 +150,11 @@ public sealed class DsmTrainer(DsmOptions options)
         DisposeAll(bestWeights);
         DisposeAll(bestOwn.Values);
         model.Invalidate();
-        optimizer.Dispose();
         return new TrainResult(Math.Min(epoch, Options.Epochs), bestEpoch, bestMetrics, epochSeconds, history, stop);
     }
 
     /// <summary>One pass over a freshly sampled epoch of triples; returns the mean BPR loss.</summary>
-    public double TrainEpoch(DomainModel model, optim.Optimizer optimizer, UserItemIndex train, int epoch, CancellationToken ct = default)
+    public double TrainEpoch(DomainModel model, SafeAdam optimizer, UserItemIndex train, int epoch, CancellationToken ct = default)
     {
         var rng = BprSampler.EpochRandom(Options.Seed, epoch);
         var (users, pos, neg) = BprSampler.SampleEpoch(train, train.Nnz, rng);
@@ -172,10 +169,10 @@ public sealed class DsmTrainer(DsmOptions options)
             var u = tensor(users.AsSpan(start, len).ToArray(), device: device);
             var p = tensor(pos.AsSpan(start, len).ToArray(), device: device);
             var n = tensor(neg.AsSpan(start, len).ToArray(), device: device);
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             var (loss, bpr) = model.BprLoss(u, p, n, Options.L2, Extra);
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
             total += bpr;
             OnBatch?.Invoke(new BatchReport(epoch, b + 1, batches, bpr));
         }
@@ -236,7 +233,7 @@ public sealed class DsmTrainer(DsmOptions options)
 
     // A model's own weights beside the ISM (DomainModel.OwnWeights: e.g. the text projection of
     // mf+text) are kept best, checkpointed and resumed together with the ISM tables.
-    const string OwnFile = "own.safetensors", BestOwnFile = "best-own.safetensors";
+    const string OwnFile = "own.safetensors", BestOwnFile = "best-own.safetensors", OptimizerFile = "optimizer.safetensors";
 
     static Dictionary<string, Tensor> SnapshotOwn(DomainModel model)
     {

@@ -42,20 +42,20 @@ public class BdlmTrainerTests
         using var dsmBefore = dsm.ScoreAll(users);
 
         // A DSM step (BPR) changes what the LLM reads...
-        var opt = optim.Adam(dsm.parameters(), 0.05);
+        using var opt = new BridgeRec.Native.SafeAdam(dsm.parameters(), 0.05);
         var (loss, _) = dsm.BprLoss(tensor(new long[] { 0, 1, 2 }), tensor(new long[] { 10, 20, 30 }), tensor(new long[] { 40, 50, 60 }), 0);
         loss.backward();
-        opt.step();
+        opt.Step();
         using var llmAfter = llm.ScoreAll(users);
         Assert.False(allclose(llmBefore, llmAfter));
 
         // ...and an LLM step (cross-entropy through both adapters) changes what the DSM reads.
         dsm.Invalidate();
         using var dsmMid = dsm.ScoreAll(users);
-        var opt2 = optim.Adam(dsm.Ism.parameters(), 0.05);
+        using var opt2 = new BridgeRec.Native.SafeAdam(dsm.Ism.parameters(), 0.05);
         var ce = nn.functional.cross_entropy(llm.Score(llm.PromptsFor(users)), tensor(new long[] { 5, 6, 7 }));
         ce.backward();
-        opt2.step();
+        opt2.Step();
         dsm.Invalidate();
         using var dsmAfter = dsm.ScoreAll(users);
         Assert.False(allclose(dsmMid, dsmAfter));
@@ -88,5 +88,33 @@ public class BdlmTrainerTests
         // the rounds trained the shared item table (both phases write it)
         trainer.RestoreBestLlm(llm);
         Assert.False(equal(ismBeforeRounds, dsm.Ism.Items).all().item<bool>());
+    }
+
+    [Fact]
+    public void AnLlmEpochTrainsOnTheSampledNumberOfUsers()
+    {
+        var split = Subset(30);
+        manual_seed(3);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var (_, llm) = Models(split, tiny, WordPieceTokenizer.MiniLm());
+        var sequences = PromptBuilder.Histories(split, includeValidation: false);
+        var o = new BdlmOptions { LlmBatch = 4, LlmUsersPerEpoch = 10 };
+        var optimizers = LlmTraining.Optimizers(llm, o, trainIsm: true);
+        var seen = new List<(int Done, int All)>();
+        double loss = LlmTraining.Epoch(llm, null, sequences, optimizers, o, new Random(1), default, (d, a) => seen.Add((d, a)));
+        LlmTraining.Release(llm, optimizers);
+        Assert.True(double.IsFinite(loss));
+        Assert.Equal([(4, 10), (8, 10), (10, 10)], seen);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BdlmOptions { LlmUsersPerEpoch = 0 }.Validate());
+    }
+
+    [Fact]
+    public void PrecomputedScoresReturnTheTableRows()
+    {
+        using var table = arange(12, dtype: float32).reshape(3, 4);
+        var r = new PrecomputedScores("cached", table);
+        Assert.Equal(4, r.NumItems);
+        using var rows = r.ScoreAll([2, 0]);
+        Assert.Equal(new float[] { 8, 9, 10, 11, 0, 1, 2, 3 }, rows.data<float>().ToArray());
     }
 }

@@ -130,7 +130,7 @@ public class MiniLmTests(MiniLmFixture fx, Xunit.Abstractions.ITestOutputHelper 
         var baseBefore = model.Weights().Where(kv => !kv.Key.Contains("lora_")).ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
         manual_seed(11);
         var head = nn.Linear(384, classes.Count);
-        var opt = optim.AdamW(model.parameters().Where(p => p.requires_grad).Concat(head.parameters()), 3e-3);
+        using var opt = new BridgeRec.Native.SafeAdam(model.parameters().Where(p => p.requires_grad).Concat(head.parameters()), 3e-3, weightDecay: 0.01);
         var (ids, mask, types) = tok.EncodeBatch(titles, 64).ToTensors();
         float Loss()
         {
@@ -142,10 +142,10 @@ public class MiniLmTests(MiniLmFixture fx, Xunit.Abstractions.ITestOutputHelper 
         for (int step = 0; step < 8; step++)
         {
             using var scope = NewDisposeScope();
-            opt.zero_grad();
+            opt.ZeroGrad();
             var loss = nn.functional.cross_entropy(head.forward(BertModel.MeanPool(model.Forward(ids, mask, types), mask)), labels);
             loss.backward();
-            opt.step();
+            opt.Step();
         }
         float after = Loss();
         Assert.True(after < before * 0.8, $"loss should fall: {before:F4} -> {after:F4}");
