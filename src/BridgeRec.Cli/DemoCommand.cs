@@ -16,7 +16,9 @@ public static class DemoCommand
         var data = new Option<string?>("--data") { Description = "data folder holding (or to receive) movielens-100k/; default: BRIDGEREC_DATA, else ./data" };
         var epochs = new Option<int>("--epochs") { Description = "maximum LightGCN epochs", DefaultValueFactory = _ => 200 };
         var outDir = new Option<string>("--out") { Description = "model folder", DefaultValueFactory = _ => "runs/demo" };
-        var c = new Command("demo", "download MovieLens-100K when absent, train LightGCN, evaluate, and print recommendations") { data, epochs, outDir, Options.Seed };
+        var rounds = new Option<int>("--bdlm-rounds") { Description = "BDLM rounds after LightGCN (0 skips BDLM)", DefaultValueFactory = _ => 1 };
+        var c = new Command("demo", "download MovieLens-100K when absent, train LightGCN, then a short BDLM run (MiniLM + LoRA), evaluate both, and print recommendations from both paths")
+        { data, epochs, outDir, rounds, Options.Seed };
         c.SetAction((p, ct) => Program.Guard(async () =>
         {
             string root = Path.GetFullPath(p.GetValue(data) ?? Environment.GetEnvironmentVariable("BRIDGEREC_DATA") ?? "data");
@@ -41,6 +43,24 @@ public static class DemoCommand
             foreach (int u in new[] { 0, 41, 449 }.Where(u => u < split.Dataset.NumUsers))
                 TrainCommands.Show(split, r.Model!, u, 5);
             AnsiConsole.MarkupLine(Markup.Escape($"model folder: {output}  (try: bridgerec recommend --model {output} --user 1 -k 10)"));
+            int nRounds = p.GetValue(rounds);
+            if (nRounds <= 0) return 0;
+
+            // BDLM, small settings: short prompts, one LLM epoch and 20 DSM epochs per round (a few minutes on 2 cores).
+            string bdlmDir = output + "-bdlm";
+            AnsiConsole.MarkupLine(Markup.Escape($"BDLM: LightGCN above is stage 0; MiniLM (LoRA) and LightGCN now train together through the shared module"));
+            var spec = new LlmSpec { Prompt = new LlmRec.PromptOptions { MaxHistory = 10, MaxTokens = 128 } };
+            var options = new BdlmOptions { Rounds = nRounds, Seed = config.Train.Seed };
+            var bdlm = BdlmCommand.Run(output, bdlmDir, options, spec, ct);
+            var (_, split2, dsm2) = DsmPipeline.Load(bdlmDir);
+            using var llm = LlmFolder.Load(bdlmDir, split2);
+            foreach (int u in new[] { 0, 41 }.Where(u => u < split2.Dataset.NumUsers))
+            {
+                TrainCommands.Show(split2, dsm2, u, 5);
+                TrainCommands.Show(split2, llm, u, 5);
+            }
+            llm.Ism.Dispose();
+            AnsiConsole.MarkupLine(Markup.Escape($"both models: {bdlmDir}  (try: bridgerec recommend --model {bdlmDir} --user 1 -k 10 --via llm)"));
             return 0;
         }));
         return c;

@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(TrainCommands.Train());
         root.Subcommands.Add(TrainCommands.Eval());
         root.Subcommands.Add(TrainCommands.Recommend());
+        root.Subcommands.Add(BdlmCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());

@@ -15,6 +15,7 @@ public static class TrainCommands
     static readonly Option<string> ModelDir = new("--model") { Description = "model folder written by 'bridgerec train'", Required = true };
     static readonly Option<string> User = new("--user") { Description = "user id as in the dataset's files", Required = true };
     static readonly Option<int> K = new("-k", "--top") { Description = "how many items", DefaultValueFactory = _ => 10 };
+    static readonly Option<string> Via = new("--via") { Description = "dsm (the domain model: fast path) | llm (the language model reading the user's history; folders from 'bridgerec bdlm' or 'demo')", DefaultValueFactory = _ => "dsm" };
     static readonly Option<bool> Sampled = new("--sampled") { Description = "also report the sampled protocol (target + 99 unseen negatives)" };
 
     public static Command Train()
@@ -75,14 +76,18 @@ public static class TrainCommands
         c.Options.Add(ModelDir);
         c.Options.Add(User);
         c.Options.Add(K);
+        c.Options.Add(Via);
         c.SetAction(p => Program.Guard(() =>
         {
-            var (_, split, model) = DsmPipeline.Load(p.GetValue(ModelDir)!);
+            string dir = p.GetValue(ModelDir)!, via = p.GetValue(Via)!;
+            if (via is not ("dsm" or "llm")) throw new ArgumentException($"--via {via}: expected dsm or llm");
+            int k = p.GetValue(K);
+            if (k < 1) throw new ArgumentException($"-k {k}: must be >= 1");
+            var (_, split, dsm) = DsmPipeline.Load(dir);
             string userId = p.GetValue(User)!;
             if (!split.Dataset.Users.TryGet(userId, out int u))
                 throw new KeyNotFoundException($"--user {userId}: no such user in {split.Dataset.Name} (ids run like '{split.Dataset.Users.Original(0)}')");
-            int k = p.GetValue(K);
-            if (k < 1) throw new ArgumentException($"-k {k}: must be >= 1");
+            IRecommender model = via == "llm" ? LlmFolder.Load(dir, split) : dsm;
             Show(split, model, u, k);
             return 0;
         }));
@@ -94,7 +99,9 @@ public static class TrainCommands
     {
         var d = split.Dataset;
         var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var scores = model.ScoreAll([user]);
+        double ms = clock.Elapsed.TotalMilliseconds;
         var row = scores[0].data<float>().ToArray().Select(x => (double)x).ToArray();
         var top = RankOrder.TopOfRow(row, seen.ItemsOf(user), k);
         var rows = Enumerable.Range(0, split.Train.Count).Where(r => split.Train.Users[r] == user);
@@ -105,5 +112,6 @@ public static class TrainCommands
         for (int i = 0; i < top.Length; i++)
             t.AddRow((i + 1).ToString(), Markup.Escape(d.Items.Original(top[i])), Markup.Escape(d.DisplayName(top[i])), row[top[i]].ToString("F3"));
         AnsiConsole.Write(t);
+        AnsiConsole.MarkupLine(Markup.Escape($"{model.Name}: all {d.NumItems} items scored in {ms:F1} ms"));
     }
 }

@@ -127,15 +127,22 @@ public static class DsmPipeline
                 new CheckpointStore(Path.Combine(outDir, "checkpoints")), resume, ct);
             // Interrupted: keep the checkpoints for --resume, write no final model.
             ct.ThrowIfCancellationRequested();
-            dsm.Ism.Save(Path.Combine(outDir, IsmFile), new Dictionary<string, string>
-            {
-                ["model"] = config.Model, ["best_epoch"] = result.BestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            });
-            if (dsm.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(outDir, OwnWeightsFile), own);
+            SaveWeights(outDir, config, dsm, result.BestEpoch);
         }
         var test = TestEvaluator(split, config).Evaluate(model.ScoreAll);
         WriteMetrics(outDir, config, split, result, test, train);
         return (result, test, model);
+    }
+
+    /// <summary>Writes a trained DSM's weights into a model folder (the shared module, then its own weights) so <see cref="Load"/> can read them.</summary>
+    public static void SaveWeights(string outDir, TrainConfig config, DomainModel dsm, int bestEpoch)
+    {
+        Directory.CreateDirectory(outDir);
+        dsm.Ism.Save(Path.Combine(outDir, IsmFile), new Dictionary<string, string>
+        {
+            ["model"] = config.Model, ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        if (dsm.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(outDir, OwnWeightsFile), own);
     }
 
     static void WriteMetrics(string outDir, TrainConfig config, Split split, TrainResult? train, EvaluationResult test, UserItemIndex trainIndex)

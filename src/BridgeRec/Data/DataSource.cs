@@ -23,6 +23,12 @@ public sealed record DataConfig
     public string? Items { get; init; }
     /// <summary>CaseRec: load the explicit ratings file instead of the implicit history.</summary>
     public bool UseRatings { get; init; }
+    /// <summary>Keep only users with dense index below this (after loading and splitting): quick runs on a slice.</summary>
+    public int? MaxUsers { get; init; }
+    /// <summary>Share of each user's training interactions kept (sparsity studies); 1 keeps all.</summary>
+    public double TrainFraction { get; init; } = 1.0;
+    /// <summary>Seed of the <see cref="TrainFraction"/> draw.</summary>
+    public int SubsampleSeed { get; init; }
 }
 
 /// <summary>Turns a <see cref="DataConfig"/> into a <see cref="Split"/>: files -> Dataset -> filters -> split.</summary>
@@ -50,7 +56,20 @@ public static class DataSource
             "unisrec" => Given(UniSRec.Load(c.Path, UniSRecName(c.Path)), c),
             _ => throw new ArgumentException($"--format {c.Format}: unknown; expected one of {string.Join(", ", Formats)}"),
         };
-        return c.ValidRatio > 0 && split.Validation.Count == 0 ? WithValidation(split, c.ValidRatio, c.SplitSeed) : split;
+        if (c.ValidRatio > 0 && split.Validation.Count == 0) split = WithValidation(split, c.ValidRatio, c.SplitSeed);
+        return Restrict(split, c);
+    }
+
+    /// <summary>Applies <see cref="DataConfig.MaxUsers"/> and <see cref="DataConfig.TrainFraction"/> to a loaded split.</summary>
+    public static Split Restrict(Split s, DataConfig c)
+    {
+        if (c.MaxUsers is int n)
+        {
+            if (n < 1) throw new ArgumentOutOfRangeException(nameof(c.MaxUsers), $"max users must be >= 1 (got {n})");
+            Interactions Keep(Interactions x) => x.Where(r => x.Users[r] < n);
+            s = new Split(s.Dataset, Keep(s.Train), Keep(s.Validation), Keep(s.Test), s.Description + $"; first {n} users");
+        }
+        return c.TrainFraction < 1 ? Splitter.Subsample(s, c.TrainFraction, c.SubsampleSeed) : s;
     }
 
     /// <summary>Recognises a folder by its files.</summary>

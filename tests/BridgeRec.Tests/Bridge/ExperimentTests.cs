@@ -66,6 +66,13 @@ public class ExperimentTests
         // Charts are drawn, or the report says plainly why not.
         Assert.True(File.Exists(Path.Combine(tmp.Path, "ml-100k-loo-tiny-rounds.png")) || report.Contains("could not be drawn"));
 
+        // The BDLM model folder holds both models for 'bridgerec recommend --via dsm|llm'.
+        string models = Path.Combine(tmp.Path, "models", "ml-100k-loo-tiny-seed1");
+        Assert.True(File.Exists(Path.Combine(models, "ism.safetensors")));
+        Assert.True(BridgeRec.Bridge.LlmFolder.Exists(models));
+        var (_, split, _) = BridgeRec.Bridge.DsmPipeline.Load(models);
+        Assert.Equal(30, split.Test.Users.Distinct().Count());
+
         // A second run finds every row in results.json and trains nothing.
         log.Clear();
         var second = ExperimentRunner.Run(config, log.Add);
@@ -101,6 +108,8 @@ public class ExperimentTests
         Assert.Equal(h, (c with { Seeds = [7], Methods = ["mf"], Output = "/elsewhere", Name = "other" }).RunHash(c.Datasets[0]));
         Assert.NotEqual(h, (c with { Monitor = "hr@20" }).RunHash(c.Datasets[0]));
         Assert.NotEqual(h, c.RunHash(c.Datasets[0] with { MaxUsers = 10 }));
+        Assert.NotEqual(h, c.RunHash(c.Datasets[0] with { ValidationUsers = 10 }));
+        Assert.NotEqual(h, (c with { Bdlm = c.Bdlm with { LlmUsersPerEpoch = 10 } }).RunHash(c.Datasets[0]));
     }
 
     [Fact]

@@ -58,6 +58,43 @@ public class CliTests
         Assert.Equal("lightgcn-80-20", json["dataset"]!.GetValue<string>());
         Assert.Equal(2, json["epochs"]!.GetValue<int>());
     }
+
+    /// <summary>train -> bdlm -> recommend through both paths, on a 30-user slice; the saved LLM reproduces its test metrics when reloaded.</summary>
+    [Fact]
+    public void BdlmFolderServesBothPaths()
+    {
+        using var tmp = new TestData.TempDir();
+        string cfg = tmp.File("mf.json");
+        File.WriteAllText(cfg, new JsonObject
+        {
+            ["data"] = new JsonObject
+            {
+                ["path"] = Path.Combine(TestData.Benchmarks, "ml-100k", "loo"), ["format"] = "ml100k-bench",
+                ["items"] = Path.Combine(TestData.Root, "movielens-100k"), ["max_users"] = 30,
+            },
+            ["model"] = "mf", ["dim"] = 16, ["ks"] = new JsonArray(5, 10),
+            ["train"] = new JsonObject { ["epochs"] = 3, ["eval_every"] = 1, ["lr"] = 0.01, ["monitor"] = "hr@10", ["patience"] = 0 },
+        }.ToJsonString());
+        string mf = tmp.File("mf"), both = tmp.File("bdlm");
+        Assert.Equal(0, Run("train", "--config", cfg, "--out", mf));
+        Assert.Equal(2, Run("recommend", "--model", mf, "--user", "1", "--via", "llm")); // no LLM in a DSM folder
+        Assert.Equal(2, Run("bdlm", "--from", mf, "--out", mf));
+        Assert.Equal(0, Run("bdlm", "--from", mf, "--out", both, "--rounds", "1", "--dsm-epochs", "2", "--max-history", "3",
+            "--max-tokens", "64", "--lora-rank", "4", "--llm-batch", "8"));
+        foreach (string f in new[] { "config.json", "ism.safetensors", "llm.json", "llm.safetensors", "llm-ism.safetensors", "metrics.json" })
+            Assert.True(File.Exists(Path.Combine(both, f)), f);
+        Assert.Equal(0, Run("recommend", "--model", both, "--user", "1", "--via", "llm", "-k", "5"));
+        Assert.Equal(0, Run("recommend", "--model", both, "--user", "1", "--via", "dsm", "-k", "5"));
+        Assert.Equal(2, Run("recommend", "--model", both, "--user", "1", "--via", "gpt"));
+
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(both, "metrics.json")))!;
+        var (_, split, dsm) = BridgeRec.Bridge.DsmPipeline.Load(both);
+        var test = BridgeRec.Evaluation.RankingEvaluator.ForTest(split, new BridgeRec.Evaluation.RankingOptions { Ks = [5, 10] });
+        Assert.Equal(metrics["dsm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(dsm.ScoreAll).ToDictionary()["ndcg@10"], 6);
+        using var llm = BridgeRec.Bridge.LlmFolder.Load(both, split);
+        Assert.Equal(metrics["llm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(llm.ScoreAll).ToDictionary()["ndcg@10"], 6);
+        llm.Ism.Dispose();
+    }
 }
 
 [CollectionDefinition("console", DisableParallelization = true)]

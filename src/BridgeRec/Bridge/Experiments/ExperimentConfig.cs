@@ -25,6 +25,9 @@ public sealed record ExperimentDataset
     public double[] Subsample { get; init; } = [];
     /// <summary>Keep only users with index &lt; N in train / validation / test (a small, fast experiment); null keeps all.</summary>
     public int? MaxUsers { get; init; }
+    /// <summary>Validate (early stopping, round selection) on a seeded sample of this many validation users; null: all. Test always uses all.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? ValidationUsers { get; init; }
     /// <summary>Columns of the main report table; null: hr@K and ndcg@K for each K.</summary>
     public string[]? ReportMetrics { get; init; }
 
@@ -130,6 +133,7 @@ public sealed record ExperimentConfig
             foreach (double f in d.Subsample)
                 if (f is <= 0 or > 1 || double.IsNaN(f)) throw new ArgumentException($"dataset {d.Name}: subsample fraction {f} outside (0, 1]");
             if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
+            if (d.ValidationUsers is < 1) throw new ArgumentException($"dataset {d.Name}: validation_users must be >= 1");
         }
     }
 

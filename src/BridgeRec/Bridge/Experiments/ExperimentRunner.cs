@@ -76,7 +76,7 @@ public sealed class ExperimentRunner
                     if (missing.Count == 0) { _log($"{where}: all {wanted.Count} rows in results.json, skipped"); continue; }
                     if (missing.Count < wanted.Count) _log($"{where}: {wanted.Count - missing.Count} rows already done, running {string.Join(", ", missing)}");
                     full ??= LoadData(ds);
-                    var split = fraction < 1 ? Splitter.Subsample(full, fraction, seed) : full;
+                    var split = DataSource.Restrict(full, new DataConfig { TrainFraction = fraction, SubsampleSeed = seed });
                     var run = new SeedRun(this, ds, split, fraction, seed, hash, missing, row =>
                     {
                         results.Put(row);
@@ -112,12 +112,7 @@ public sealed class ExperimentRunner
     Split LoadData(ExperimentDataset ds)
     {
         _log($"{ds.Name}: loading {ds.Data.Path}");
-        var s = DataSource.Load(ds.Data);
-        if (ds.MaxUsers is int n)
-        {
-            Interactions Keep(Interactions x) => x.Where(r => x.Users[r] < n);
-            s = new Split(s.Dataset, Keep(s.Train), Keep(s.Validation), Keep(s.Test), s.Description + $"; first {n} users");
-        }
+        var s = DataSource.Load(ds.Data with { MaxUsers = ds.MaxUsers });
         _log($"{ds.Name}: {s}");
         return s;
     }
@@ -146,6 +141,7 @@ public sealed class ExperimentRunner
         readonly Action<RunRow> _done;
         readonly UserItemIndex _train, _seen;
         readonly RankingEvaluator _validation, _test;
+        readonly int[]? _validationUsers;
         readonly RankingEvaluator? _unisrec;
         readonly SampledRankingEvaluator? _sampled;
         readonly int[] _countPerUser, _countPerItem;
@@ -160,6 +156,12 @@ public sealed class ExperimentRunner
             _seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
             var options = new RankingOptions { Ks = ds.Ks };
             _validation = RankingEvaluator.ForValidation(split, options);
+            if (ds.ValidationUsers is int nv && nv < _validation.Users.Count)
+            {
+                var pick = _validation.Users.ToArray();
+                new Random(unchecked(seed * 31 + 7)).Shuffle(pick);
+                _validationUsers = pick[..nv].Order().ToArray();
+            }
             _test = RankingEvaluator.ForTest(split, options);
             if (ds.Sampled) _sampled = SampledRankingEvaluator.ForTest(split, options, 99, seed);
             if (ds.UnisrecProtocol) _unisrec = RankingEvaluator.ForTest(split, new RankingOptions { Ks = [10, 50] }, excludeHistory: false);
@@ -168,7 +170,7 @@ public sealed class ExperimentRunner
             _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
         }
 
-        IReadOnlyDictionary<string, double> Validate(IRecommender m) => _validation.Evaluate(m.ScoreAll).ToDictionary();
+        IReadOnlyDictionary<string, double> Validate(IRecommender m) => _validation.Evaluate(m.ScoreAll, _validationUsers).ToDictionary();
 
         bool Missing(string row) => _missing.Contains(row);
 
@@ -302,9 +304,19 @@ public sealed class ExperimentRunner
             // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
             dsm.Invalidate();
             var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
+            // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
+            var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
+            AtomicFile.WriteAllText(Path.Combine(ModelDir, DsmPipeline.ConfigFile), folderConfig.ToJson());
+            DsmPipeline.SaveWeights(ModelDir, folderConfig, dsm, result.BestDsmRound);
             trainer.RestoreBestLlm(llm);
             dsm.Invalidate();
             llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
+            LlmFolder.Save(ModelDir, llm, new LlmSpec
+            {
+                Prompt = _c.Prompt with { IncludeTaskTokens = true }, Backbone = _c.Backbone, BestRound = result.BestLlmRound,
+                Validation = result.Rounds.FirstOrDefault(x => x.Round == result.BestLlmRound)?.Llm?.ToDictionary() ?? new(),
+            });
+            _r._log($"model folder (both models): {ModelDir}");
             var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
             if (Missing("bdlm-dsm")) _done(dsmRow);
             if (Missing("bdlm-llm")) _done(llmRow);
@@ -312,6 +324,10 @@ public sealed class ExperimentRunner
             llm.Dispose();
             dsm.Dispose();
         }
+
+        /// <summary>Where this dataset x fraction x seed keeps its BDLM model folder.</summary>
+        string ModelDir => Path.Combine(_c.OutputDir, "models",
+            FormattableString.Invariant($"{_ds.Name}-seed{_seed}") + (_fraction < 1 ? FormattableString.Invariant($"-f{_fraction:0.###}") : ""));
 
         RunRow Evaluate(string method, IRecommender model, double trainSeconds, int? best, string? note = null, List<RoundRow>? rounds = null)
         {

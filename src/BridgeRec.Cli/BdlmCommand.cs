@@ -1,0 +1,84 @@
+using System.CommandLine;
+using BridgeRec.Bridge;
+using BridgeRec.Bridge.Experiments;
+using BridgeRec.Domain;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using Spectre.Console;
+
+namespace BridgeRec.Cli;
+
+/// <summary>bdlm: collaborative training of a trained DSM folder and the MiniLM recommender into a folder both inference paths read.</summary>
+public static class BdlmCommand
+{
+    static readonly Option<string> From = new("--from") { Description = "trained DSM folder (from 'bridgerec train'): stage 0", Required = true };
+    static readonly Option<string> Out = new("--out") { Description = "model folder to write (DSM + LLM)", DefaultValueFactory = _ => "runs/bdlm" };
+    static readonly Option<int?> Rounds = new("--rounds") { Description = "rounds of (LLM phase, DSM phase) (default 2)" };
+    static readonly Option<double?> Lambda = new("--lambda") { Description = "weight of the distillation terms; 0 = plain alternating updates of the shared module (default 0.5)" };
+    static readonly Option<double?> Tau = new("--tau") { Description = "distillation temperature (default 2)" };
+    static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
+    static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
+    static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };
+    static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
+    static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
+    static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
+    static readonly Option<int?> MaxTokens = new("--max-tokens") { Description = "prompt token budget (default 256)" };
+
+    public static Command Create()
+    {
+        var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
+        {
+            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed,
+        };
+        c.SetAction((p, ct) => Program.Guard(() =>
+        {
+            var defaults = new BdlmOptions();
+            var options = defaults with
+            {
+                Rounds = p.GetValue(Rounds) ?? defaults.Rounds,
+                Lambda = p.GetValue(Lambda) ?? defaults.Lambda,
+                Tau = p.GetValue(Tau) ?? defaults.Tau,
+                LlmEpochs = p.GetValue(LlmEpochs) ?? defaults.LlmEpochs,
+                LlmBatch = p.GetValue(LlmBatch) ?? defaults.LlmBatch,
+                DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,
+                Seed = p.GetValue(Options.Seed) ?? defaults.Seed,
+            };
+            var prompt = new PromptOptions();
+            prompt = prompt with { MaxHistory = p.GetValue(MaxHistory) ?? prompt.MaxHistory, MaxTokens = p.GetValue(MaxTokens) ?? prompt.MaxTokens };
+            var backbone = new BackboneSettings();
+            backbone = backbone with { Mode = p.GetValue(Mode) ?? backbone.Mode, Lora = backbone.Lora with { Rank = p.GetValue(LoraRank) ?? backbone.Lora.Rank } };
+            _ = backbone.TrainingMode; // validates --mode
+            string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
+            if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
+            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone }, ct);
+            return 0;
+        }));
+        return c;
+    }
+
+    /// <summary>Loads the stage-0 folder, runs BDLM with progress lines, prints both models' test metrics.</summary>
+    public static BdlmRun Run(string from, string outDir, BdlmOptions options, LlmSpec spec, CancellationToken ct)
+    {
+        var (config, split, model) = AnsiConsole.Status().Start("loading the stage-0 model and data", _ => DsmPipeline.Load(from));
+        if (model is not DomainModel dsm) throw new ArgumentException($"--from {from}: a {config.Model} model has no shared module to train; train lightgcn or mf first");
+        AnsiConsole.MarkupLine(Markup.Escape($"BDLM from {config.Model} ({from}): {options.Rounds} round(s), lambda {options.Lambda}, tau {options.Tau}, MiniLM {spec.Backbone.Mode}, prompts of up to {spec.Prompt.MaxHistory} items / {spec.Prompt.MaxTokens} tokens"));
+        int lastTenth = -1;
+        var trainer = new BdlmTrainer(options, config.Train)
+        {
+            Log = s => AnsiConsole.MarkupLine(Markup.Escape($"[{DateTime.Now:HH:mm:ss}] {s}")),
+            Progress = (round, done, all) =>
+            {
+                int tenth = done * 10 / Math.Max(1, all);
+                if (tenth == lastTenth && done < all) return;
+                lastTenth = done == all ? -1 : tenth;
+                AnsiConsole.MarkupLine(Markup.Escape($"[{DateTime.Now:HH:mm:ss}]   round {round} LLM phase: {done}/{all} users"));
+            },
+        };
+        var run = BdlmPipeline.Run(config, split, dsm, spec, options, outDir, trainer, ct);
+        ConsoleUi.Metrics($"BDLM-DSM ({config.Model}, round {run.Train.BestDsmRound}), test", run.DsmTest);
+        ConsoleUi.Metrics($"BDLM-LLM (MiniLM, round {run.Train.BestLlmRound}), test", run.LlmTest);
+        AnsiConsole.MarkupLine(Markup.Escape($"model folder: {outDir} ({run.Seconds:F0}s)"));
+        dsm.Dispose();
+        return run;
+    }
+}

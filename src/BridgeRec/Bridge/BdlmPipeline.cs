@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using BridgeRec.Native;
+using BridgeRec.SharedModule;
+
+namespace BridgeRec.Bridge;
+
+/// <summary>What a BDLM run produced: the trainer's rounds and both models' test results.</summary>
+public sealed record BdlmRun(BdlmResult Train, EvaluationResult DsmTest, EvaluationResult LlmTest, double Seconds);
+
+/// <summary>
+/// BDLM from a trained DSM (stage 0) to a model folder both inference paths read: the DSM part as
+/// <see cref="DsmPipeline"/> writes it (config.json, ism.safetensors, model.safetensors) and the LLM
+/// part as <see cref="LlmFolder"/> writes it, plus metrics.json with both models' test results and
+/// the per-round validation metrics.
+/// </summary>
+public static class BdlmPipeline
+{
+    public static BdlmRun Run(TrainConfig dsmConfig, Split split, DomainModel dsm, LlmSpec spec, BdlmOptions options,
+        string outDir, BdlmTrainer? trainer = null, CancellationToken ct = default)
+    {
+        var sw = Stopwatch.StartNew();
+        dsmConfig.Validate();
+        options.Validate();
+        Directory.CreateDirectory(outDir);
+        string monitor = dsmConfig.Train.Monitor;
+        var ranking = new RankingOptions { Ks = dsmConfig.Ks };
+        var validation = DsmPipeline.ValidationEvaluator(split, dsmConfig);
+        var test = RankingEvaluator.ForTest(split, ranking);
+
+        var (backbone, _) = BertCheckpoint.MiniLm();
+        backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
+        var tokenizer = WordPieceTokenizer.MiniLm();
+        var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
+        TorchRuntime.Seed(options.Seed);
+        using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
+            PromptBuilder.Histories(split, includeValidation: false));
+
+        trainer ??= new BdlmTrainer(options, dsmConfig.Train);
+        try
+        {
+            var result = trainer.Run(dsm, llm, split, m => validation.Evaluate(m.ScoreAll).ToDictionary(), monitor, ct);
+            ct.ThrowIfCancellationRequested();
+
+            // The shared module holds the DSM's best round: save and test it.
+            AtomicFile.WriteAllText(Path.Combine(outDir, DsmPipeline.ConfigFile), dsmConfig.ToJson());
+            DsmPipeline.SaveWeights(outDir, dsmConfig, dsm, result.BestDsmRound);
+            dsm.Invalidate();
+            var dsmTest = test.Evaluate(dsm.ScoreAll);
+
+            // Then the LLM's best round (its own state of the shared module).
+            trainer.RestoreBestLlm(llm);
+            llm.UseHistories(PromptBuilder.Histories(split, includeValidation: true));
+            var llmValidation = result.Rounds.FirstOrDefault(r => r.Round == result.BestLlmRound)?.Llm;
+            LlmFolder.Save(outDir, llm, spec with
+            {
+                Prompt = spec.Prompt with { IncludeTaskTokens = true },
+                BestRound = result.BestLlmRound,
+                Validation = llmValidation?.ToDictionary() ?? new(),
+            });
+            var llmTest = test.Evaluate(llm.ScoreAll);
+
+            // Leave the caller's DSM in its own best state.
+            dsm.Ism.LoadFrom(Path.Combine(outDir, DsmPipeline.IsmFile));
+            dsm.Invalidate();
+            var run = new BdlmRun(result, dsmTest, llmTest, sw.Elapsed.TotalSeconds);
+            WriteMetrics(outDir, split, run, options);
+            return run;
+        }
+        finally
+        {
+            foreach (var t in trainer.BestLlmState.Values) t.Dispose();
+            trainer.BestLlmState.Clear();
+        }
+    }
+
+    static void WriteMetrics(string outDir, Split split, BdlmRun run, BdlmOptions options)
+    {
+        static JsonObject Obj(IReadOnlyDictionary<string, double>? m)
+        {
+            var o = new JsonObject();
+            if (m is not null) foreach (var (k, v) in m) o[k] = v;
+            return o;
+        }
+        var o = new JsonObject
+        {
+            ["dataset"] = split.ToString(),
+            ["model"] = "bdlm",
+            ["written_utc"] = DateTime.UtcNow.ToString("O"),
+            ["seconds"] = run.Seconds,
+            ["rounds"] = options.Rounds,
+            ["lambda"] = options.Lambda,
+            ["tau"] = options.Tau,
+            ["test_protocol"] = run.DsmTest.Protocol,
+            ["test"] = Obj(run.DsmTest.ToDictionary()),
+            ["dsm"] = new JsonObject { ["best_round"] = run.Train.BestDsmRound, ["test"] = Obj(run.DsmTest.ToDictionary()) },
+            ["llm"] = new JsonObject { ["best_round"] = run.Train.BestLlmRound, ["test"] = Obj(run.LlmTest.ToDictionary()) },
+            ["validation_by_round"] = new JsonArray(run.Train.Rounds.Select(r => (JsonNode)new JsonObject
+            {
+                ["round"] = r.Round, ["llm"] = r.Llm is null ? null : Obj(r.Llm), ["dsm"] = Obj(r.Dsm),
+                ["llm_loss"] = double.IsNaN(r.LlmLoss) ? null : r.LlmLoss, ["seconds"] = r.Seconds,
+            }).ToArray()),
+        };
+        AtomicFile.WriteAllText(Path.Combine(outDir, DsmPipeline.MetricsFile), o.ToJsonString(Json.Indented));
+    }
+}

