@@ -19,6 +19,10 @@ public static class BdlmCommand
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
     static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
     static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };
+    static readonly Option<double?> LrIsm = new("--lr-ism") { Description = "learning rate of the shared module in the LLM phase (default 0.001)" };
+    static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out (default 0.001)" };
+    static readonly Option<double?> LrBackbone = new("--lr-backbone") { Description = "learning rate of the trainable backbone weights (LoRA or all) (default 0.0001)" };
+    static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: the stage-0 DSM's)" };
     static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
     static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
     static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
@@ -28,7 +32,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed,
+            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -41,6 +45,10 @@ public static class BdlmCommand
                 LlmEpochs = p.GetValue(LlmEpochs) ?? defaults.LlmEpochs,
                 LlmBatch = p.GetValue(LlmBatch) ?? defaults.LlmBatch,
                 DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,
+                LrIsm = p.GetValue(LrIsm) ?? defaults.LrIsm,
+                DsmLr = p.GetValue(DsmLr) ?? defaults.DsmLr,
+                LrAdapters = p.GetValue(LrAdapters) ?? defaults.LrAdapters,
+                LrBackbone = p.GetValue(LrBackbone) ?? defaults.LrBackbone,
                 Seed = p.GetValue(Options.Seed) ?? defaults.Seed,
             };
             var prompt = new PromptOptions();

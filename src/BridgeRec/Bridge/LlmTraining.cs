@@ -64,7 +64,7 @@ public static class LlmTraining
                 Tensor teacherScores;
                 using (no_grad())
                     teacherScores = tch.Users.index_select(0, tensor(batchUsers.Select(u => (long)u).ToArray(), device: tch.Users.device)).matmul(tch.Items.t());
-                loss = loss + Kl(teacherScores, scores, o.Tau) * o.Lambda;
+                loss = loss + Kl(teacherScores, scores, o.Tau, o.Lambda);
             }
             loss.backward();
             foreach (var opt in optimizers) opt.Step();
@@ -77,10 +77,13 @@ public static class LlmTraining
     }
 
     /// <summary>tau^2 * KL(softmax(teacher / tau) || softmax(student / tau)), averaged over rows.</summary>
-    public static Tensor Kl(Tensor teacher, Tensor student, double tau)
+    public static Tensor Kl(Tensor teacher, Tensor student, double tau, double weight = 1.0)
     {
-        var logP = nn.functional.log_softmax(teacher / tau, 1);
-        var logQ = nn.functional.log_softmax(student / tau, 1);
-        return (logP.exp() * (logP - logQ)).sum(1).mean() * (tau * tau);
+        // Scalars held in using locals: a temporary Scalar can be finalized during the native call (see SafeAdam).
+        using var inv = (1.0 / tau).ToScalar();
+        using var scale = (tau * tau * weight).ToScalar();
+        var logP = nn.functional.log_softmax(teacher.mul(inv), 1);
+        var logQ = nn.functional.log_softmax(student.mul(inv), 1);
+        return (logP.exp() * (logP - logQ)).sum(1).mean().mul(scale);
     }
 }

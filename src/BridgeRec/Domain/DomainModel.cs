@@ -100,8 +100,10 @@ public abstract class DomainModel : nn.Module, IRecommender
         var egoU = Ism.Users.index_select(0, users);
         var egoP = egoItems.index_select(0, pos);
         var egoN = egoItems.index_select(0, neg);
-        var reg = (egoU.pow(2).sum() + egoP.pow(2).sum() + egoN.pow(2).sum()) * (0.5 / users.shape[0]);
-        var loss = bpr + reg * l2;
+        // Scalars held in using locals: a temporary Scalar can be finalized during the native call (see SafeAdam).
+        using var regScale = (0.5 / users.shape[0] * l2).ToScalar();
+        var reg = (egoU.square().sum() + egoP.square().sum() + egoN.square().sum()).mul(regScale);
+        var loss = bpr + reg;
         if (extra is not null) loss = loss + extra(fu, fi, users, pos, neg);
         return (loss, bpr.item<float>());
     }

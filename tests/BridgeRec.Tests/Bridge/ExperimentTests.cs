@@ -116,8 +116,17 @@ public class ExperimentTests
     public void TheReportJudgesTheClaimsFromTheNumbers()
     {
         using var tmp = new TestData.TempDir();
-        var ds = new ExperimentDataset { Name = "syn", Data = new DataConfig { Path = "/d" }, Ks = [10] };
+        var ds = new ExperimentDataset
+        {
+            Name = "syn", Data = new DataConfig { Path = "/d" }, Ks = [10],
+            Published =
+            [
+                new PublishedResult { Model = "Weak", Source = "paper A", Metrics = new() { ["hr@10"] = 0.09, ["ndcg@10"] = 0.04 } },
+                new PublishedResult { Model = "Strong", Source = "paper B", Metrics = new() { ["hr@10"] = 0.125, ["ndcg@10"] = 0.04 } },
+            ],
+        };
         var config = new ExperimentConfig { Name = "syn", Datasets = [ds], Seeds = [1, 2, 3], Dsm = new DsmSettings { Model = "mf" } };
+        Assert.Equal(config.RunHash(ds), config.RunHash(ds with { Published = null })); // published rows do not change runs
         string hash = config.RunHash(ds);
         var results = new ResultsFile { Name = "syn" };
         var hr = new Dictionary<string, double> { ["mf"] = 0.10, ["mf+text"] = 0.11, ["llm-text"] = 0.05, ["one-way"] = 0.08, ["bdlm-llm"] = 0.12, ["bdlm-dsm"] = 0.13 };
@@ -140,5 +149,9 @@ public class ExperimentTests
         Assert.Contains("The largest gains are for sparse users and are for cold items.", report);
         Assert.Contains("- C3 holds on syn", report);
         Assert.Contains("| mf | 0.1020 ± 0.0010 |", report);
+        Assert.Contains("Goals: DSM under 1 ms met; LLM under 100 ms missed.", report);
+        Assert.Contains("| Strong | 0.1250 | 0.0400 | paper B |", report);
+        Assert.Contains("- bdlm-llm is above Weak on every listed metric, not above Strong.", report);
+        Assert.Contains("- bdlm-dsm is above every published row on every metric listed.", report);
     }
 }

@@ -9,6 +9,15 @@ using BridgeRec.LlmRec;
 
 namespace BridgeRec.Bridge.Experiments;
 
+/// <summary>A published model's numbers on a dataset's split: <see cref="Protocol"/> is the metrics key (full, sampled, unisrec).</summary>
+public sealed record PublishedResult
+{
+    public string Model { get; init; } = "";
+    public string Source { get; init; } = "";
+    public string Protocol { get; init; } = "full";
+    public Dictionary<string, double> Metrics { get; init; } = new();
+}
+
 /// <summary>One dataset of an experiment and how it is evaluated.</summary>
 public sealed record ExperimentDataset
 {
@@ -28,6 +37,9 @@ public sealed record ExperimentDataset
     /// <summary>Validate (early stopping, round selection) on a seeded sample of this many validation users; null: all. Test always uses all.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? ValidationUsers { get; init; }
+    /// <summary>Published results on this exact split, printed beside ours in the report (not part of the run hash).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public PublishedResult[]? Published { get; init; }
     /// <summary>Columns of the main report table; null: hr@K and ndcg@K for each K.</summary>
     public string[]? ReportMetrics { get; init; }
 
@@ -153,7 +165,7 @@ public sealed record ExperimentConfig
     public string RunHash(ExperimentDataset dataset)
     {
         var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null };
-        string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset, JsonOptions);
+        string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 
