@@ -1,0 +1,183 @@
+namespace BridgeRec.Serving;
+
+/// <summary>Limits and batching of a <see cref="RecommenderService"/>.</summary>
+public sealed record ServingOptions
+{
+    /// <summary>The most items a posted history may hold.</summary>
+    public int MaxHistory { get; init; } = 500;
+
+    /// <summary>How long an LLM request may take, queueing included, before it is answered with a timeout.</summary>
+    public TimeSpan LlmTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How LLM requests are grouped into forward passes.</summary>
+    public BatchingOptions LlmBatching { get; init; } = new();
+
+    /// <summary>Threads of torch's CPU operator pool for LLM forward passes; null: torch's default (one per core).</summary>
+    public int? TorchThreads { get; init; }
+
+    public void Validate()
+    {
+        if (MaxHistory is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(MaxHistory), $"the history limit must be 1 to 100000 items (got {MaxHistory})");
+        if (LlmTimeout <= TimeSpan.Zero || LlmTimeout > TimeSpan.FromMinutes(10))
+            throw new ArgumentOutOfRangeException(nameof(LlmTimeout), $"the LLM timeout must be above 0 and at most 10 minutes (got {LlmTimeout.TotalMilliseconds} ms)");
+        LlmBatching.Validate();
+        if (TorchThreads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(TorchThreads), $"torch threads must be 1 to 256 (got {TorchThreads})");
+    }
+}
+
+/// <summary>A reload found a broken or incomplete model folder; the model that was serving goes on.</summary>
+public sealed class CheckpointRejectedException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>Another reload is running.</summary>
+public sealed class ReloadInProgressException() : Exception("a reload is already running; try again when it has finished");
+
+/// <summary>An LLM request outlived <see cref="ServingOptions.LlmTimeout"/>.</summary>
+public sealed class LlmTimeoutException(string message) : Exception(message);
+
+/// <summary>
+/// Serves one model folder: the current <see cref="ServingModel"/>, swapped atomically by
+/// <see cref="ReloadAsync"/> (a broken folder is rejected and the old model keeps serving), the DSM
+/// path on the caller's thread, and the LLM path through one worker thread that micro-batches requests
+/// (TorchSharp is only ever called from that thread: loads, forward passes and frees).
+/// </summary>
+public sealed class RecommenderService : IDisposable
+{
+    readonly MicroBatcher<LlmRequest, Recommendation> _worker;
+    readonly SemaphoreSlim _reloadGate = new(1, 1);
+    ServingModel _current;
+    int _disposed;
+
+    public string ModelDir { get; }
+    public ServingOptions Options { get; }
+
+    /// <summary>The model answering new requests.</summary>
+    public ServingModel Current => Volatile.Read(ref _current);
+
+    /// <summary>LLM batches run, requests answered in them, and the largest batch.</summary>
+    public (long Batches, long Requests, long LargestBatch) LlmStats => (_worker.Batches, _worker.Requests, _worker.LargestBatch);
+
+    RecommenderService(string dir, ServingOptions options, MicroBatcher<LlmRequest, Recommendation> worker, ServingModel first)
+    {
+        ModelDir = dir; Options = options; _worker = worker; _current = first;
+    }
+
+    /// <summary>Loads the folder (on the worker thread) and starts serving it. Errors name the folder and the problem.</summary>
+    public static async Task<RecommenderService> StartAsync(string modelDir, ServingOptions? options = null)
+    {
+        options ??= new ServingOptions();
+        options.Validate();
+        string dir = Path.GetFullPath(modelDir);
+        var worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, RunBatch);
+        try
+        {
+            if (options.TorchThreads is int threads) await worker.Run(() => TorchSharp.torch.set_num_threads(threads));
+            var first = await worker.Run(() => ServingModel.Load(dir, 1));
+            return new RecommenderService(dir, options, worker, first);
+        }
+        catch
+        {
+            worker.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The current model with a reference held for an LLM request, so that a reload cannot free it
+    /// while the request uses it. Dispose the lease when the request is answered.
+    /// </summary>
+    public ModelLease Acquire()
+    {
+        while (true)
+        {
+            var m = Current;
+            if (m.TryAcquire()) return new ModelLease(this, m);
+            // m was retired and freed between the read and the acquire: the next read sees its successor.
+        }
+    }
+
+    internal void Release(ServingModel m)
+    {
+        if (!m.Release()) return;
+        // The last reference: free the torch memory on the worker thread (inline once it has stopped).
+        var freed = _worker.Run(m.Dispose);
+        if (freed.IsFaulted && freed.Exception!.InnerException is ObjectDisposedException) m.Dispose();
+    }
+
+    /// <summary>The LLM's top <paramref name="k"/> for a known user (<paramref name="history"/> null) or a new one described by its history.</summary>
+    public async Task<Recommendation> RecommendLlmAsync(ModelLease lease, int user, int[]? history, int k, CancellationToken aborted)
+    {
+        var model = lease.Model;
+        if (model.Llm is null) throw new InvalidOperationException($"{model.Directory} has no LLM recommender: use via=dsm, or serve a folder from 'bridgerec bdlm'");
+        var request = new LlmRequest(model, history is null ? user : -1, history, k);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        timeout.CancelAfter(Options.LlmTimeout);
+        try
+        {
+            return await _worker.Enqueue(request, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            throw new LlmTimeoutException($"the LLM did not answer within {Options.LlmTimeout.TotalMilliseconds:F0} ms ({_worker.Queued} requests waiting)");
+        }
+    }
+
+    /// <summary>Runs a batch on the worker: requests grouped by the model generation they arrived under.</summary>
+    static Recommendation[] RunBatch(IReadOnlyList<LlmRequest> batch)
+    {
+        var results = new Recommendation[batch.Count];
+        var model = batch[0].Model;
+        if (batch.All(r => r.Model == model)) return model.RecommendLlm(batch);
+        foreach (var group in batch.Select((r, i) => (r, i)).GroupBy(x => x.r.Model))
+        {
+            var part = group.ToList();
+            var answers = group.Key.RecommendLlm(part.Select(x => x.r).ToList());
+            for (int j = 0; j < part.Count; j++) results[part[j].i] = answers[j];
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Loads the folder again in the background (worker thread) and swaps it in atomically; requests
+    /// keep being answered meanwhile (DSM by the old model, LLM after the load). A folder that fails to
+    /// load is rejected with <see cref="CheckpointRejectedException"/> and the old model keeps serving.
+    /// </summary>
+    public async Task<ServingModel> ReloadAsync()
+    {
+        if (!await _reloadGate.WaitAsync(0)) throw new ReloadInProgressException();
+        try
+        {
+            var old = Current;
+            ServingModel fresh;
+            try
+            {
+                fresh = await _worker.Run(() => ServingModel.Load(ModelDir, old.Generation + 1));
+            }
+            catch (Exception e) when (e is not ObjectDisposedException)
+            {
+                throw new CheckpointRejectedException($"the model folder {ModelDir} was rejected: {e.Message}; generation {old.Generation} keeps serving", e);
+            }
+            Volatile.Write(ref _current, fresh);
+            Release(old); // the service's own reference: freed now, or when its last LLM request ends
+            return fresh;
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Release(Current);
+        _worker.Dispose();
+        _reloadGate.Dispose();
+    }
+}
+
+/// <summary>A reference to a serving model for the length of one LLM request.</summary>
+public readonly struct ModelLease(RecommenderService service, ServingModel model) : IDisposable
+{
+    public ServingModel Model { get; } = model;
+    public void Dispose() => service.Release(Model);
+}
