@@ -8,6 +8,8 @@ using static TorchSharp.torch;
 namespace BridgeRec.Tests.Domain;
 
 /// <summary>DsmTrainer keeps, checkpoints and resumes a model's own weights (mf+text's projection) with the ISM.</summary>
+/// <summary>Runs alone ("torch-rng"): it asserts bit-identical weights, and torch\'s global generator is shared with tests running in parallel.</summary>
+[Collection("torch-rng")]
 public class OwnWeightsTrainingTests
 {
     static DataConfig Ml100k() => new()

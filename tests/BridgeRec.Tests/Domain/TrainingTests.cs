@@ -8,6 +8,8 @@ using TorchSharp;
 namespace BridgeRec.Tests.Domain;
 
 /// <summary>Short training runs on the real ML-100K benchmark split (read in place).</summary>
+/// <summary>Runs alone ("torch-rng"): it asserts bit-identical weights, and torch\'s global generator is shared with tests running in parallel.</summary>
+[Collection("torch-rng")]
 public class TrainingTests
 {
     static DataConfig Ml100k() => new()

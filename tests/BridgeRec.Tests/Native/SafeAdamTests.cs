@@ -5,6 +5,8 @@ using static TorchSharp.torch;
 
 namespace BridgeRec.Tests.Native;
 
+/// <summary>Runs alone ("torch-rng"): it asserts bit-identical weights, and torch\'s global generator is shared with tests running in parallel.</summary>
+[Collection("torch-rng")]
 public class SafeAdamTests
 {
     static (Parameter A, Parameter B) Params()
@@ -66,3 +68,7 @@ public class SafeAdamTests
         Assert.Throws<InvalidDataException>(() => other.Load(tmp.File("opt.safetensors")));
     }
 }
+
+/// <summary>Tests that seed torch's process-wide generator and compare weights bit for bit run outside the parallel phase.</summary>
+[CollectionDefinition("torch-rng", DisableParallelization = true)]
+public class TorchRngCollection;
