@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(ExperimentCommand.Create());
+        root.Subcommands.Add(ExplainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         return await root.Parse(args).InvokeAsync();
     }

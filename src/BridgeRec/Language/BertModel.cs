@@ -17,7 +17,7 @@ public sealed record EmbeddingOverrides(Tensor Batch, Tensor Position, Tensor Ve
 /// transformer layers, optional pooler. Parameter names follow Hugging Face's BertModel, so
 /// its state dicts load as they are.
 /// </summary>
-public sealed class BertModel : Module<Tensor, Tensor>
+public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
 {
     public BertConfig Config { get; }
     readonly BertEmbeddings embeddings;
@@ -36,6 +36,12 @@ public sealed class BertModel : Module<Tensor, Tensor>
     }
 
     public bool HasPooler => pooler is not null;
+
+    int ILanguageBackbone.HiddenSize => Config.Hidden;
+    Tensor ILanguageBackbone.Forward(Tensor inputIds, Tensor attentionMask, EmbeddingOverrides? overrides) => Forward(inputIds, attentionMask, null, overrides);
+    /// <summary>As a backbone of the LLM recommender, BERT pools by the mean over real tokens.</summary>
+    Tensor ILanguageBackbone.Pool(Tensor hidden, Tensor attentionMask) => MeanPool(hidden, attentionMask);
+    nn.Module ILanguageBackbone.Module => this;
 
     /// <summary>Last hidden states [batch, seq, hidden] for ids with an all-ones mask.</summary>
     public override Tensor forward(Tensor inputIds) => Forward(inputIds, ones_like(inputIds), null, null);

@@ -132,10 +132,20 @@ public static class SafeTensors
 
     public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
     {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        metadata = ForEach(path, (name, t) => { result[name] = t; return true; });
+        return result;
+    }
+
+    /// <summary>
+    /// Reads the tensors one at a time as float32 on the CPU and hands each to <paramref name="use"/>, which keeps it
+    /// (returns true) or lets it be disposed at once (false): a large checkpoint never sits in memory twice.
+    /// Returns the header's metadata.
+    /// </summary>
+    public static Dictionary<string, string> ForEach(string path, Func<string, Tensor, bool> use)
+    {
         using var fs = OpenRead(path);
         var (entries, meta, dataStart) = ReadHeader(fs, path);
-        metadata = meta;
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
             byte[] raw = new byte[e.End - e.Begin];
@@ -157,9 +167,48 @@ public static class SafeTensors
                         dst[k] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * k)) << 16);
                     break;
             }
-            result[e.Name] = t;
+            if (!use(e.Name, t)) t.Dispose();
         }
-        return result;
+        return meta;
+    }
+
+    /// <summary>
+    /// The weight files of a Hugging Face folder: model.safetensors, or the shards that model.safetensors.index.json
+    /// names (each once, in the index's order), with the file each tensor is in according to the index.
+    /// </summary>
+    public static (IReadOnlyList<string> Files, IReadOnlyDictionary<string, string> FileOfTensor) FolderFiles(string dir)
+    {
+        string single = Path.Combine(dir, "model.safetensors"), index = Path.Combine(dir, "model.safetensors.index.json");
+        if (File.Exists(index))
+        {
+            JsonObject map;
+            try
+            {
+                map = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject
+                      ?? throw new InvalidDataException($"{index}: no 'weight_map' object");
+            }
+            catch (JsonException e) { throw new InvalidDataException($"{index}: invalid JSON: {e.Message}"); }
+            var files = new List<string>();
+            var fileOf = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (name, node) in map)
+            {
+                string shard = node is JsonValue v && v.TryGetValue<string>(out var f) ? f
+                    : throw new InvalidDataException($"{index}: weight_map entry '{name}' is not a file name");
+                if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
+                    throw new InvalidDataException($"{index}: weight_map entry '{name}' points outside the folder ({shard})");
+                string full = Path.Combine(dir, shard);
+                if (!files.Contains(full))
+                {
+                    if (!File.Exists(full)) throw new FileNotFoundException($"{index}: shard {shard} (holding '{name}') not found", full);
+                    files.Add(full);
+                }
+                fileOf[name] = full;
+            }
+            if (files.Count == 0) throw new InvalidDataException($"{index}: the weight_map is empty");
+            return (files, fileOf);
+        }
+        if (File.Exists(single)) return ([single], new Dictionary<string, string>());
+        throw new FileNotFoundException($"{dir}: neither model.safetensors nor model.safetensors.index.json found", single);
     }
 
     /// <summary>Copies a loaded tensor into a parameter, with a clear error on a missing name or a shape mismatch.</summary>

@@ -33,7 +33,7 @@ namespace BridgeRec.Language;
 /// </para>
 /// <para>Instances are immutable and safe to share between threads.</para>
 /// </remarks>
-public sealed class WordPieceTokenizer
+public sealed class WordPieceTokenizer : ITextTokenizer
 {
     /// <summary>The default sequence length cap: all-MiniLM-L6-v2's max_seq_length.</summary>
     public const int DefaultMaxLength = 256;
@@ -114,6 +114,13 @@ public sealed class WordPieceTokenizer
         if (!File.Exists(file)) throw new FileNotFoundException($"No WordPiece vocabulary at {file}.", file);
         return new WordPieceTokenizer(File.ReadAllBytes(file), lowerCase, file);
     }
+
+    // As a prompt tokenizer: [CLS] ... [SEP], [unused0] / [unused1] as task tokens.
+    IReadOnlyList<int> ITextTokenizer.PromptStart => [ClsId];
+    IReadOnlyList<int> ITextTokenizer.PromptEnd => [SepId];
+    int ITextTokenizer.DefaultUserToken => UnusedId(0);
+    int ITextTokenizer.DefaultItemToken => UnusedId(1);
+    bool ITextTokenizer.IsSpecial(int id) => id == ClsId || id == SepId || id == PadId || id == UnkId || id == MaskId;
 
     /// <summary>Number of vocabulary entries (ids run from 0 to VocabSize - 1).</summary>
     public int VocabSize { get; }

@@ -7,7 +7,7 @@ namespace BridgeRec.LlmRec;
 /// The token ids (no [CLS] / [SEP]) of every item's text, computed once: <see cref="ItemText.Render"/> of the item
 /// ("Toy Story (1995), Animation, Children's, Comedy"), or its original id when it has no text, encoded with the
 /// tokenizer and cut to <see cref="MaxItemTokens"/> tokens (at the end, possibly inside a word, as
-/// <see cref="WordPieceTokenizer.Encode"/> truncates). Built eagerly in the constructor and immutable afterwards, so
+/// <see cref="ITextTokenizer.Encode"/> truncates). Built eagerly in the constructor and immutable afterwards, so
 /// it is safe to share between threads.
 /// </summary>
 public sealed class ItemTextCache
@@ -19,13 +19,13 @@ public sealed class ItemTextCache
     readonly int[] _offsets;  // item i's ids are _ids[_offsets[i].._offsets[i + 1]]
 
     /// <summary>The texts of all <paramref name="dataset"/>'s items (see <see cref="TextOf"/>).</summary>
-    public ItemTextCache(WordPieceTokenizer tokenizer, Dataset dataset, int maxItemTokens = DefaultMaxItemTokens)
+    public ItemTextCache(ITextTokenizer tokenizer, Dataset dataset, int maxItemTokens = DefaultMaxItemTokens)
         : this(tokenizer, Texts(dataset ?? throw new ArgumentNullException(nameof(dataset))), maxItemTokens)
     {
     }
 
     /// <summary>One text per item index.</summary>
-    public ItemTextCache(WordPieceTokenizer tokenizer, IReadOnlyList<string> texts, int maxItemTokens = DefaultMaxItemTokens)
+    public ItemTextCache(ITextTokenizer tokenizer, IReadOnlyList<string> texts, int maxItemTokens = DefaultMaxItemTokens)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(texts);
@@ -45,7 +45,7 @@ public sealed class ItemTextCache
     }
 
     /// <summary>The tokenizer that made the ids.</summary>
-    public WordPieceTokenizer Tokenizer { get; }
+    public ITextTokenizer Tokenizer { get; }
 
     /// <summary>No item has more than this many ids.</summary>
     public int MaxItemTokens { get; }

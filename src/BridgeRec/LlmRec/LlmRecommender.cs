@@ -15,10 +15,15 @@ namespace BridgeRec.LlmRec;
 /// <para>Without task tokens (<see cref="PromptOptions.IncludeTaskTokens"/> false) and with
 /// <paramref name="itemTable"/> given, it is the text-only baseline: items are scored against a
 /// trained projection of the backbone's own frozen encoding of their text.</para>
+/// <para>The backbone is any <see cref="ILanguageBackbone"/>: MiniLM pools by the mean, a decoder (GPT-2, LLaMA, Qwen2)
+/// by its last prompt token. For a decoder the item scores are its next-token logits restricted to item tokens: item
+/// i is an added token whose input embedding is A_in(E_i[i]) and whose output embedding is E_i[i] in A_out's space, so
+/// generating an item token (<see cref="GenerateItem"/>) and scoring all items (<see cref="Score"/>) are one
+/// computation. Such a backbone can also explain a recommendation in words (<see cref="Explain"/>).</para>
 /// </summary>
 public sealed class LlmRecommender : nn.Module, IRecommender
 {
-    public BertModel Backbone { get; }
+    public ILanguageBackbone Backbone { get; }
     public InformationSharingModule Ism { get; }
     public PromptBuilder Prompts { get; }
     readonly Linear A_in, A_out;
@@ -28,14 +33,14 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     public string Name => _textItems is null ? "bdlm-llm" : "llm-text";
     public int NumItems => Ism.NumItems;
 
-    public LlmRecommender(BertModel backbone, InformationSharingModule ism, PromptBuilder prompts,
+    public LlmRecommender(ILanguageBackbone backbone, InformationSharingModule ism, PromptBuilder prompts,
         IReadOnlyList<int>[] histories, TextItemTable? itemTable = null) : base("llmrec")
     {
         Backbone = backbone; Ism = ism; Prompts = prompts; _histories = histories; _textItems = itemTable;
-        int hidden = backbone.Config.Hidden;
+        int hidden = backbone.HiddenSize;
         A_in = nn.Linear(ism.Dim, hidden);
         A_out = nn.Linear(hidden, ism.Dim);
-        register_module("backbone", backbone);
+        register_module("backbone", backbone.Module);
         register_module("A_in", A_in);
         register_module("A_out", A_out);
         if (itemTable is not null) register_module("text_items", itemTable);
@@ -55,6 +60,14 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// <summary>Pooled hidden state [batch, hidden] of collated prompts, task tokens replaced by A_in of ISM rows.</summary>
     public Tensor Encode(PromptBatch batch)
     {
+        var (t, overrides) = Inputs(batch);
+        var hidden = Backbone.Forward(t.Ids, t.Mask, overrides);
+        return Backbone.Pool(hidden, t.Mask);
+    }
+
+    /// <summary>The prompts as tensors and the task-token vectors A_in(E[row]) at their positions.</summary>
+    public (PromptTensors Tensors, EmbeddingOverrides? Overrides) Inputs(PromptBatch batch)
+    {
         var t = batch.ToTensors(Ism.Users.device);
         EmbeddingOverrides? overrides = null;
         if (batch.UserIds.Length + batch.ItemIds.Length > 0)
@@ -63,15 +76,80 @@ public sealed class LlmRecommender : nn.Module, IRecommender
             var items = A_in.forward(Ism.Items.index_select(0, t.ItemIds));
             overrides = new EmbeddingOverrides(cat([t.UserBatch, t.ItemBatch], 0), cat([t.UserPos, t.ItemPos], 0), cat([users, items], 0));
         }
-        var hidden = Backbone.Forward(t.Ids, t.Mask, null, overrides);
-        return BertModel.MeanPool(hidden, t.Mask);
+        return (t, overrides);
     }
 
     /// <summary>Scores [batch, items] for collated prompts (differentiable).</summary>
-    public Tensor Score(PromptBatch batch)
+    public Tensor Score(PromptBatch batch) => ItemLogits(Encode(batch));
+
+    /// <summary>s_i = &lt;A_out(h), E_i[i]&gt; + b_i for pooled states h [batch, hidden]: a decoder's logits of the item tokens.</summary>
+    public Tensor ItemLogits(Tensor pooled)
     {
-        var s = A_out.forward(Encode(batch)).matmul(ItemTable().t());
+        var s = A_out.forward(pooled).matmul(ItemTable().t());
         return Ism.ItemBias is null ? s : s + Ism.ItemBias;
+    }
+
+    /// <summary>The item tokens as a decoder reads and generates them.</summary>
+    public ITaskTokenHead ItemTokens => new ItemTokenHead(this);
+
+    sealed class ItemTokenHead(LlmRecommender llm) : ITaskTokenHead
+    {
+        public int Count => llm.NumItems;
+        public Tensor Logits(Tensor hidden) => llm.ItemLogits(hidden);
+        public Tensor InputEmbedding(int index) => llm.A_in.forward(llm.Ism.Items[index]);
+    }
+
+    (DecoderModel Model, DecoderTokenizer Tokenizer) Decoder() =>
+        Backbone is DecoderModel m && Prompts.Tokenizer is DecoderTokenizer tok
+            ? (m, tok)
+            : throw new InvalidOperationException("generation needs a decoder backbone (GPT-2, LLaMA, Qwen2) with its tokenizer; the MiniLM encoder cannot generate");
+
+    /// <summary>
+    /// Decodes one item token after the user's prompt: only item tokens are allowed (constrained decoding), items of
+    /// the history excluded when <paramref name="excludeHistory"/>. Greedy, this is the top item of <see cref="ScoreAll"/>.
+    /// </summary>
+    public int GenerateItem(int user, GenerationOptions? options = null, bool excludeHistory = true)
+    {
+        var (model, tok) = Decoder();
+        var history = _histories[user];
+        var prompt = Prompts.Build(user, history);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var (t, overrides) = Inputs(Prompts.Collate([prompt]));
+        var result = TextGenerator.Generate(model, tok, prompt.Ids, (options ?? new GenerationOptions()) with { MaxNewTokens = 1 }, overrides,
+            ItemTokens, GenerationMode.Items, excludeHistory ? history.ToHashSet() : null);
+        return result.Items[0];
+    }
+
+    /// <summary>
+    /// A short reason in words why <paramref name="item"/> suits <paramref name="user"/>: the decoder reads the user's
+    /// prompt, then the item's task token and text and <paramref name="reasonWords"/>, and continues in free text.
+    /// </summary>
+    public GenerationResult Explain(int user, int item, GenerationOptions options, string reasonWords = "Reason:")
+    {
+        var (model, tok) = Decoder();
+        if ((uint)item >= (uint)NumItems) throw new ArgumentOutOfRangeException(nameof(item), item, $"items run from 0 to {NumItems - 1}");
+        var tail = new List<int> { Prompts.ItemToken };
+        var text = Prompts.Cache.Ids(item);
+        tail.AddRange(text[..Math.Min(text.Length, Prompts.Options.MaxItemTokens)].ToArray());
+        tail.AddRange(tok.EncodePiece(Prompts.Options.Separator));
+        tail.AddRange(tok.EncodePiece(reasonWords));
+        // The history gives way (oldest items first) so that prompt, item and reason fit the model's positions.
+        int budget = Math.Min(Prompts.Options.MaxTokens, model.Config.MaxPositions - tail.Count - options.MaxNewTokens);
+        int least = Prompts.FixedLength + Prompts.ItemOverhead + 1;
+        if (budget < least)
+            throw new ArgumentException($"the decoder's {model.Config.MaxPositions} positions, less the item and reason words ({tail.Count} tokens) and " +
+                                        $"{options.MaxNewTokens} new tokens, leave {budget} for the user's history; it needs at least {least}: ask for fewer new tokens");
+        var builder = budget >= Prompts.Options.MaxTokens ? Prompts : new PromptBuilder(tok, Prompts.Cache, Prompts.Options with { MaxTokens = budget });
+        var p = builder.Build(user, _histories[user]);
+        var ids = new List<int>(p.Ids);
+        var positions = new List<int>(p.ItemPositions) { ids.Count };
+        ids.AddRange(tail);
+        var prompt = new Prompt([.. ids], p.UserPosition, [.. positions], [.. p.Items, item], user, p.History);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var (t, overrides) = Inputs(Prompts.Collate([prompt]));
+        return TextGenerator.Generate(model, tok, prompt.Ids, options, overrides, ItemTokens, GenerationMode.Text);
     }
 
     /// <summary>Prompts for users from their current histories.</summary>

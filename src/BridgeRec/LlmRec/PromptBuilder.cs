@@ -7,6 +7,8 @@ namespace BridgeRec.LlmRec;
 /// How prompts are built. The layout is
 /// <c>[CLS] {UserWords} [U] {HistoryWords} [I] item text {Separator} [I] item text {Separator} ... {NextWords} [SEP]</c>,
 /// e.g. "[CLS] user [U] interacted with : [I] toy story ( 1995 ) , animation , children ' s ; [I] ... ; next : [SEP]".
+/// [CLS] and [SEP] stand for the tokenizer's <see cref="ITextTokenizer.PromptStart"/> and <see cref="ITextTokenizer.PromptEnd"/>:
+/// a decoder's prompt starts with its BOS token (when it uses one) and ends after {NextWords}, where the next token is predicted.
 /// </summary>
 public sealed record PromptOptions
 {
@@ -47,10 +49,10 @@ public sealed record PromptOptions
 /// </summary>
 public sealed class PromptBuilder
 {
-    readonly int[] _userWords, _historyWords, _separator, _nextWords;
+    readonly int[] _userWords, _historyWords, _separator, _nextWords, _start, _end;
     readonly int _itemCap;
 
-    public PromptBuilder(WordPieceTokenizer tokenizer, ItemTextCache cache, PromptOptions? options = null)
+    public PromptBuilder(ITextTokenizer tokenizer, ItemTextCache cache, PromptOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(cache);
@@ -64,8 +66,8 @@ public sealed class PromptBuilder
         Tokenizer = tokenizer;
         Cache = cache;
         Options = options;
-        UserToken = options.UserToken ?? tokenizer.UnusedId(0);
-        ItemToken = options.ItemToken ?? tokenizer.UnusedId(1);
+        UserToken = options.UserToken ?? tokenizer.DefaultUserToken;
+        ItemToken = options.ItemToken ?? tokenizer.DefaultItemToken;
         CheckTaskToken(UserToken, "UserToken");
         CheckTaskToken(ItemToken, "ItemToken");
         if (UserToken == ItemToken) throw new ArgumentException($"UserToken and ItemToken are both {UserToken}; they must differ.", nameof(options));
@@ -79,7 +81,9 @@ public sealed class PromptBuilder
         _itemCap = options.MaxItemTokens;
 
         int task = options.IncludeTaskTokens ? 1 : 0;
-        FixedLength = 2 + _userWords.Length + task + _historyWords.Length + _nextWords.Length;
+        _start = [.. tokenizer.PromptStart];
+        _end = [.. tokenizer.PromptEnd];
+        FixedLength = _start.Length + _end.Length + _userWords.Length + task + _historyWords.Length + _nextWords.Length;
         ItemOverhead = task + _separator.Length;
         int least = FixedLength + ItemOverhead + 1;
         if (options.MaxTokens < least)
@@ -87,7 +91,7 @@ public sealed class PromptBuilder
                 $"MaxTokens must be at least {least}: the template takes {FixedLength} tokens and one item at least {ItemOverhead + 1}.");
     }
 
-    public WordPieceTokenizer Tokenizer { get; }
+    public ITextTokenizer Tokenizer { get; }
     public ItemTextCache Cache { get; }
     public PromptOptions Options { get; }
 
@@ -138,7 +142,7 @@ public sealed class PromptBuilder
         var shown = new int[n];
         var positions = task ? new int[n] : [];
         int at = 0, userPosition = -1;
-        ids[at++] = Tokenizer.ClsId;
+        Put(_start);
         Put(_userWords);
         if (task && user >= 0) { userPosition = at; ids[at++] = UserToken; }
         Put(_historyWords);
@@ -152,7 +156,7 @@ public sealed class PromptBuilder
             Put(_separator);
         }
         Put(_nextWords);
-        ids[at++] = Tokenizer.SepId;
+        Put(_end);
         if (at != ids.Length) throw new InvalidOperationException($"Prompt length {at} differs from the planned {ids.Length}.");
         return new Prompt(ids, userPosition, positions, task ? shown : [], user, shown);
 
@@ -215,7 +219,7 @@ public sealed class PromptBuilder
     {
         if ((uint)id >= (uint)Tokenizer.VocabSize)
             throw new ArgumentOutOfRangeException(name, id, $"{name} {id} is outside the vocabulary (0 to {Tokenizer.VocabSize - 1}).");
-        if (id == Tokenizer.ClsId || id == Tokenizer.SepId || id == Tokenizer.PadId || id == Tokenizer.UnkId || id == Tokenizer.MaskId)
-            throw new ArgumentException($"{name} {id} is a special token ({Tokenizer.IdToToken(id)}); use a reserved [unusedN] id.", name);
+        if (Tokenizer.IsSpecial(id))
+            throw new ArgumentException($"{name} {id} is a special token ({Tokenizer.IdToToken(id)}); use a reserved [unusedN] id (BERT) or the tokenizer's task-token ids (decoders).", name);
     }
 }

