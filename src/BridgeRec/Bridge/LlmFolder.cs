@@ -76,9 +76,9 @@ public static class LlmFolder
             ism.Dispose();
             throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
         }
-        var (backbone, _) = BertCheckpoint.MiniLm();
+        // MiniLM from its package, or the decoder checkpoint the folder was trained with (backbone.path).
+        var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
-        var tokenizer = WordPieceTokenizer.MiniLm();
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
         var llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
             PromptBuilder.Histories(split, includeValidation: true));

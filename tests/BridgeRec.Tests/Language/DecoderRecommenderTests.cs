@@ -209,10 +209,11 @@ public class DecoderRecommenderTests(ITestOutputHelper output)
         // The saved LLM spec names the decoder, so the folder can be rebuilt with it.
         string models = Path.Combine(tmp.Path, "models", "ml-100k-loo-tiny-seed1");
         var spec = LlmFolder.ReadSpec(models);
+        int Cli(params string[] args) => BridgeRec.Cli.Program.Main(args).GetAwaiter().GetResult();
         Assert.Equal(c.Backbone.Path, spec.Backbone.Path);
+        Assert.Equal(0, Cli("recommend", "--model", models, "--user", "1", "-k", "5", "--via", "llm")); // LlmFolder.Load builds the decoder
 
         // 'bridgerec explain' rebuilds that LLM on the decoder and writes a reason (random weights: any text).
-        int Cli(params string[] args) => BridgeRec.Cli.Program.Main(args).GetAwaiter().GetResult();
         Assert.Equal(0, Cli("explain", "--model", models, "--user", "1", "--item", "50", "--max-new-tokens", "6"));
         Assert.Equal(0, Cli("explain", "--model", models, "--user", "2", "--temperature", "0.8", "--top-k", "20", "--seed", "3", "--max-new-tokens", "6"));
         Assert.Equal(2, Cli("explain", "--model", models, "--user", "no-such-user"));
