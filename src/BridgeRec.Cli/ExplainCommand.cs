@@ -84,32 +84,13 @@ public static class ExplainCommand
         var spec = LlmFolder.ReadSpec(dir);
         if (spec.Backbone.Path is null)
             throw new InvalidOperationException($"--model {dir}: its LLM is MiniLM, an encoder that cannot write text; explanations need a BDLM folder trained with backbone.path set to a decoder checkpoint (docs/decoders.md)");
-        string ismPath = Path.Combine(dir, LlmFolder.IsmFile), weightsPath = Path.Combine(dir, LlmFolder.WeightsFile);
-        foreach (var f in new[] { ismPath, weightsPath })
-            if (!File.Exists(f)) throw new FileNotFoundException($"--model {dir}: {LlmFolder.SpecFile} is there but {Path.GetFileName(f)} is not (copied in part?)", f);
-        var ism = InformationSharingModule.Load(ismPath);
-        if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
+        var llm = LlmFolder.Load(dir, split);
+        if (llm.Backbone is not DecoderModel)
         {
-            ism.Dispose();
-            throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
-        }
-        var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
-        if (backbone is not DecoderModel)
-        {
-            ism.Dispose();
+            llm.Ism.Dispose();
+            llm.Dispose();
             throw new InvalidOperationException($"--model {dir}: backbone {spec.Backbone.Path} is an encoder; explanations need a decoder (GPT-2, LLaMA, Qwen2)");
         }
-        backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
-        var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-        var llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt), PromptBuilder.Histories(split, includeValidation: true));
-        var loaded = SafeTensors.Load(weightsPath);
-        try
-        {
-            foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
-                SafeTensors.CopyInto(loaded, name, p, weightsPath);
-        }
-        finally { foreach (var t in loaded.Values) t.Dispose(); }
-        llm.eval();
         return llm;
     }
 }
