@@ -33,9 +33,8 @@ public static class BdlmPipeline
         var validation = DsmPipeline.ValidationEvaluator(split, dsmConfig);
         var test = RankingEvaluator.ForTest(split, ranking);
 
-        var (backbone, _) = BertCheckpoint.MiniLm();
+        var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
-        var tokenizer = WordPieceTokenizer.MiniLm();
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
         TorchRuntime.Seed(options.Seed);
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
@@ -48,21 +47,12 @@ public static class BdlmPipeline
             ct.ThrowIfCancellationRequested();
 
             // The shared module holds the DSM's best round: save and test it.
-            AtomicFile.WriteAllText(Path.Combine(outDir, DsmPipeline.ConfigFile), dsmConfig.ToJson());
-            DsmPipeline.SaveWeights(outDir, dsmConfig, dsm, result.BestDsmRound);
+            SaveDsmPart(outDir, dsmConfig, dsm, result);
             dsm.Invalidate();
             var dsmTest = test.Evaluate(dsm.ScoreAll);
 
             // Then the LLM's best round (its own state of the shared module).
-            trainer.RestoreBestLlm(llm);
-            llm.UseHistories(PromptBuilder.Histories(split, includeValidation: true));
-            var llmValidation = result.Rounds.FirstOrDefault(r => r.Round == result.BestLlmRound)?.Llm;
-            LlmFolder.Save(outDir, llm, spec with
-            {
-                Prompt = spec.Prompt with { IncludeTaskTokens = true },
-                BestRound = result.BestLlmRound,
-                Validation = llmValidation?.ToDictionary() ?? new(),
-            });
+            SaveLlmPart(outDir, llm, trainer, result, spec, split);
             var llmTest = test.Evaluate(llm.ScoreAll);
 
             // Leave the caller's DSM in its own best state.
@@ -77,6 +67,30 @@ public static class BdlmPipeline
             foreach (var t in trainer.BestLlmState.Values) t.Dispose();
             trainer.BestLlmState.Clear();
         }
+    }
+
+    /// <summary>The DSM part of a BDLM folder: config.json and the DSM's best round, which the shared module holds when the trainer returns.</summary>
+    public static void SaveDsmPart(string dir, TrainConfig config, DomainModel dsm, BdlmResult result)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, DsmPipeline.ConfigFile), config.ToJson());
+        DsmPipeline.SaveWeights(dir, config, dsm, result.BestDsmRound);
+    }
+
+    /// <summary>
+    /// Puts the LLM's best round back (its shared module included: the DSM's state is then gone from it), switches
+    /// its prompts to train + validation histories (the test-time view) and writes the LLM part of the folder.
+    /// </summary>
+    public static void SaveLlmPart(string dir, LlmRecommender llm, BdlmTrainer trainer, BdlmResult result, LlmSpec spec, Split split)
+    {
+        trainer.RestoreBestLlm(llm);
+        llm.UseHistories(PromptBuilder.Histories(split, includeValidation: true));
+        LlmFolder.Save(dir, llm, spec with
+        {
+            Prompt = spec.Prompt with { IncludeTaskTokens = true },
+            BestRound = result.BestLlmRound,
+            Validation = result.Rounds.FirstOrDefault(r => r.Round == result.BestLlmRound)?.Llm?.ToDictionary() ?? new(),
+        });
     }
 
     static void WriteMetrics(string outDir, Split split, BdlmRun run, BdlmOptions options)

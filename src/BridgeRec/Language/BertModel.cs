@@ -87,34 +87,12 @@ public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
     /// Sets what trains. Frozen: nothing; Lora: adapters are added to the target linears (query and
     /// value by default) and only they train; Full: everything trains. Returns the trainable count.
     /// </summary>
-    public long SetTrainingMode(TrainingMode mode, LoraOptions? lora = null)
-    {
-        if (mode == TrainingMode.Lora)
+    public long SetTrainingMode(TrainingMode mode, LoraOptions? lora = null) =>
+        TrainingModes.Apply(this, Linears, mode, lora, (name, o) =>
         {
-            lora ??= new LoraOptions();
-            lora.Validate();
-            int added = 0;
-            foreach (var (name, linear) in Linears().ToList())
-            {
-                string leaf = name.EndsWith(".dense", StringComparison.Ordinal) ? name[..^".dense".Length] : name;
-                bool target = lora.Targets.Any(t => leaf.EndsWith("." + t, StringComparison.Ordinal) || leaf == t);
-                if (target && !linear.HasAdapter) { linear.AddAdapter(lora); added++; }
-            }
-            if (added == 0 && !Linears().Any(l => l.Linear.HasAdapter))
-                throw new ArgumentException($"LoRA targets {string.Join(", ", lora.Targets)} match no linear layer; names look like '{Linears().First().Name}'");
-        }
-        foreach (var (name, p) in named_parameters())
-        {
-            bool isAdapter = name.Contains("lora_", StringComparison.Ordinal);
-            p.requires_grad = mode switch
-            {
-                TrainingMode.Full => true,
-                TrainingMode.Lora => isAdapter,
-                _ => false,
-            };
-        }
-        return TrainableParameters();
-    }
+            string leaf = name.EndsWith(".dense", StringComparison.Ordinal) ? name[..^".dense".Length] : name;
+            return o.Targets.Any(t => leaf.EndsWith("." + t, StringComparison.Ordinal) || leaf == t);
+        });
 
     public long TrainableParameters() => parameters().Where(p => p.requires_grad).Sum(p => p.numel());
     public long TotalParameters() => parameters().Sum(p => p.numel());

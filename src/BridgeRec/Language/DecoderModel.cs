@@ -135,33 +135,9 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
         _ => [target],
     };
 
-    public long SetTrainingMode(TrainingMode mode, LoraOptions? lora = null)
-    {
-        if (mode == TrainingMode.Lora)
-        {
-            lora ??= new LoraOptions();
-            lora.Validate();
-            var names = lora.Targets.SelectMany(TargetNames).ToList();
-            foreach (var (name, linear) in Linears().ToList())
-            {
-                bool target = names.Any(t => name == t || name.EndsWith("." + t, StringComparison.Ordinal));
-                if (target && !linear.HasAdapter) linear.AddAdapter(lora);
-            }
-            if (!Linears().Any(l => l.Linear.HasAdapter))
-                throw new ArgumentException($"LoRA targets {string.Join(", ", lora.Targets)} match no linear layer; names look like '{Linears().First().Name}'");
-        }
-        foreach (var (name, p) in named_parameters())
-        {
-            bool isAdapter = name.Contains("lora_", StringComparison.Ordinal);
-            p.requires_grad = mode switch
-            {
-                TrainingMode.Full => true,
-                TrainingMode.Lora => isAdapter,
-                _ => false,
-            };
-        }
-        return TrainableParameters();
-    }
+    public long SetTrainingMode(TrainingMode mode, LoraOptions? lora = null) =>
+        TrainingModes.Apply(this, Linears, mode, lora, (name, o) =>
+            o.Targets.SelectMany(TargetNames).Any(t => name == t || name.EndsWith("." + t, StringComparison.Ordinal)));
 
     public long TrainableParameters() => parameters().Where(p => p.requires_grad).Sum(p => p.numel());
     public long TotalParameters() => parameters().Sum(p => p.numel());

@@ -7,6 +7,37 @@ namespace BridgeRec.Language;
 /// <summary>How much of a backbone trains: nothing, only LoRA adapters, or every weight.</summary>
 public enum TrainingMode { Frozen, Lora, Full }
 
+/// <summary>The one home of switching a backbone between <see cref="TrainingMode"/>s (BERT and the decoders).</summary>
+public static class TrainingModes
+{
+    /// <summary>
+    /// In LoRA mode adds adapters to the <paramref name="linears"/> for which <paramref name="isTarget"/> holds
+    /// (an error when none ends up with one), then makes trainable: every weight (full), only the adapters (LoRA)
+    /// or nothing (frozen). Returns the number of trainable weights.
+    /// </summary>
+    public static long Apply(nn.Module model, Func<IEnumerable<(string Name, AdaptableLinear Linear)>> linears,
+        TrainingMode mode, LoraOptions? lora, Func<string, LoraOptions, bool> isTarget)
+    {
+        if (mode == TrainingMode.Lora)
+        {
+            lora ??= new LoraOptions();
+            lora.Validate();
+            foreach (var (name, linear) in linears().ToList())
+                if (!linear.HasAdapter && isTarget(name, lora)) linear.AddAdapter(lora);
+            if (!linears().Any(l => l.Linear.HasAdapter))
+                throw new ArgumentException($"LoRA targets {string.Join(", ", lora.Targets)} match no linear layer; names look like '{linears().First().Name}'");
+        }
+        foreach (var (name, p) in model.named_parameters())
+            p.requires_grad = mode switch
+            {
+                TrainingMode.Full => true,
+                TrainingMode.Lora => name.Contains("lora_", StringComparison.Ordinal),
+                _ => false,
+            };
+        return model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    }
+}
+
 /// <summary>LoRA settings: rank r, scale alpha / r, dropout on the adapter's input, target module names.</summary>
 public sealed record LoraOptions
 {

@@ -306,16 +306,9 @@ public sealed class ExperimentRunner
             var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
             // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
             var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
-            AtomicFile.WriteAllText(Path.Combine(ModelDir, DsmPipeline.ConfigFile), folderConfig.ToJson());
-            DsmPipeline.SaveWeights(ModelDir, folderConfig, dsm, result.BestDsmRound);
-            trainer.RestoreBestLlm(llm);
+            BdlmPipeline.SaveDsmPart(ModelDir, folderConfig, dsm, result);
+            BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone }, _split);
             dsm.Invalidate();
-            llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-            LlmFolder.Save(ModelDir, llm, new LlmSpec
-            {
-                Prompt = _c.Prompt with { IncludeTaskTokens = true }, Backbone = _c.Backbone, BestRound = result.BestLlmRound,
-                Validation = result.Rounds.FirstOrDefault(x => x.Round == result.BestLlmRound)?.Llm?.ToDictionary() ?? new(),
-            });
             _r._log($"model folder (both models): {ModelDir}");
             var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
             if (Missing("bdlm-dsm")) _done(dsmRow);
