@@ -101,7 +101,9 @@ public static class RequestInput
         }
         try
         {
-            return JsonDocument.Parse(read.Buffer, DocumentOptions);
+            // JsonDocument.Parse over a ReadOnlySequence keeps reading that memory for the document's lifetime, and
+            // Kestrel reuses the pipe's buffers for other requests once AdvanceTo returns them: parse a copy we own.
+            return JsonDocument.Parse(read.Buffer.ToArray(), DocumentOptions);
         }
         catch (JsonException e)
         {
