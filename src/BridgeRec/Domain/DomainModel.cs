@@ -107,6 +107,21 @@ public abstract class DomainModel : nn.Module, IRecommender
         if (extra is not null) loss = loss + extra(fu, fi, users, pos, neg);
         return (loss, bpr.item<float>());
     }
+
+    /// <summary>
+    /// Pointwise (click-through) logits &lt;f_u, f_i&gt; (+ b_i) of (user, item) pairs from the final embeddings, and the
+    /// L2 term of their ego rows, l2 * 0.5 * (|e_u|^2 + |e_i|^2) / batch, as <see cref="BprLoss"/> regularises (differentiable).
+    /// </summary>
+    public (Tensor Logits, Tensor Reg) PairLogits(Tensor users, Tensor items, double l2)
+    {
+        var egoItems = EgoItems();
+        var (fu, fi) = Propagate(Ism.Users, egoItems);
+        var logits = (fu.index_select(0, users) * fi.index_select(0, items)).sum(1);
+        if (Ism.ItemBias is not null) logits = logits + Ism.ItemBias.index_select(0, items);
+        using var regScale = (0.5 / users.shape[0] * l2).ToScalar();
+        var reg = (Ism.Users.index_select(0, users).square().sum() + egoItems.index_select(0, items).square().sum()).mul(regScale);
+        return (logits, reg);
+    }
 }
 
 /// <summary>A term added to a DSM's BPR loss, given the batch and the final embeddings (BDLM's distillation from the LLM).</summary>

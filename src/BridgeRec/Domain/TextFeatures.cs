@@ -44,18 +44,21 @@ public static class TextFeatures
     /// writing them (atomically) when that file is missing or does not hold [numItems, 384].
     /// Returns a float32 CPU tensor the caller owns.
     /// </summary>
-    public static Tensor LoadOrCompute(Dataset d, string cacheDir, Action<int, int>? progress = null)
+    public static Tensor LoadOrCompute(Dataset d, string cacheDir, Action<int, int>? progress = null) =>
+        LoadOrCompute(Texts(d), d.Name, cacheDir, progress);
+
+    /// <summary>As <see cref="LoadOrCompute(Dataset, string, Action{int, int}?)"/> for one text per item index (<paramref name="name"/> goes into the file's metadata).</summary>
+    public static Tensor LoadOrCompute(IReadOnlyList<string> texts, string name, string cacheDir, Action<int, int>? progress = null)
     {
-        var texts = Texts(d);
         string path = CachePath(texts, cacheDir);
-        if (File.Exists(path) && TryLoad(path, texts.Length) is { } cached) return cached;
+        if (File.Exists(path) && TryLoad(path, texts.Count) is { } cached) return cached;
         var features = Compute(texts, progress);
         Directory.CreateDirectory(cacheDir);
         // SafeTensors.Save writes a temporary file and renames it: a reader never sees half a cache.
         SafeTensors.Save(path, new Dictionary<string, Tensor> { ["features"] = features }, new Dictionary<string, string>
         {
             ["backbone"] = Backbone, ["max_length"] = MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["items"] = texts.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = d.Name,
+            ["items"] = texts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = name,
         });
         return features;
     }

@@ -89,6 +89,21 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         return Ism.ItemBias is null ? s : s + Ism.ItemBias;
     }
 
+    /// <summary>
+    /// Click-through logits [batch] of prompts that end with a candidate item (<see cref="PromptBuilder.Build(int, IReadOnlyList{int}, int)"/>):
+    /// &lt;A_out(h), E_i[c]&gt; + b_c for each prompt's candidate c, h its pooled state (differentiable). The candidate is
+    /// read twice: as task token and text inside the prompt, and as the item row the output is matched against.
+    /// </summary>
+    public Tensor ScorePairs(PromptBatch batch, long[] candidates)
+    {
+        if (candidates.Length != batch.BatchSize)
+            throw new ArgumentException($"{candidates.Length} candidates for {batch.BatchSize} prompts", nameof(candidates));
+        var h = A_out.forward(Encode(batch));
+        var idx = tensor(candidates, device: h.device);
+        var s = (h * ItemTable().index_select(0, idx)).sum(1);
+        return Ism.ItemBias is null ? s : s + Ism.ItemBias.index_select(0, idx);
+    }
+
     /// <summary>The item tokens as a decoder reads and generates them.</summary>
     public ITaskTokenHead ItemTokens => new ItemTokenHead(this);
 

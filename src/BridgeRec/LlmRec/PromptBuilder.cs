@@ -7,6 +7,7 @@ namespace BridgeRec.LlmRec;
 /// How prompts are built. The layout is
 /// <c>[CLS] {UserWords} [U] {HistoryWords} [I] item text {Separator} [I] item text {Separator} ... {NextWords} [SEP]</c>,
 /// e.g. "[CLS] user [U] interacted with : [I] toy story ( 1995 ) , animation , children ' s ; [I] ... ; next : [SEP]".
+/// A click-through prompt ends with the candidate instead of {NextWords}: <c>... {CandidateWords} [I] candidate text [SEP]</c>.
 /// [CLS] and [SEP] stand for the tokenizer's <see cref="ITextTokenizer.PromptStart"/> and <see cref="ITextTokenizer.PromptEnd"/>:
 /// a decoder's prompt starts with its BOS token (when it uses one) and ends after {NextWords}, where the next token is predicted.
 /// </summary>
@@ -41,6 +42,13 @@ public sealed record PromptOptions
 
     /// <summary>Template words after the last item, before [SEP].</summary>
     public string NextWords { get; init; } = "next:";
+
+    /// <summary>
+    /// Click-through prompts (<see cref="PromptBuilder.Build(int, IReadOnlyList{int}, int)"/>): the words between the
+    /// history and the candidate item, which takes the place of <see cref="NextWords"/>; null: "candidate:".
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? CandidateWords { get; init; }
 }
 
 /// <summary>
@@ -49,7 +57,7 @@ public sealed record PromptOptions
 /// </summary>
 public sealed class PromptBuilder
 {
-    readonly int[] _userWords, _historyWords, _separator, _nextWords, _start, _end;
+    readonly int[] _userWords, _historyWords, _separator, _nextWords, _candidateWords, _start, _end;
     readonly int _itemCap;
 
     public PromptBuilder(ITextTokenizer tokenizer, ItemTextCache cache, PromptOptions? options = null)
@@ -78,6 +86,7 @@ public sealed class PromptBuilder
         _historyWords = Words(options.HistoryWords, "HistoryWords");
         _separator = Words(options.Separator, "Separator");
         _nextWords = Words(options.NextWords, "NextWords");
+        _candidateWords = Words(options.CandidateWords ?? "candidate:", "CandidateWords");
         _itemCap = options.MaxItemTokens;
 
         int task = options.IncludeTaskTokens ? 1 : 0;
@@ -113,14 +122,35 @@ public sealed class PromptBuilder
     /// <see cref="PromptOptions.MaxTokens"/> the oldest are dropped until they fit (items are never cut), and when
     /// even the newest item alone does not fit, its text is cut at the end to fit.
     /// </summary>
-    public Prompt Build(int user, IReadOnlyList<int> history)
+    public Prompt Build(int user, IReadOnlyList<int> history) => Compose(user, history, -1);
+
+    /// <summary>
+    /// A click-through prompt: the history as in <see cref="Build(int, IReadOnlyList{int})"/>, then
+    /// {CandidateWords}, the candidate's task token [I] and its text instead of {NextWords}. The candidate is the last
+    /// entry of <see cref="Prompt.Items"/> (not of <see cref="Prompt.History"/>). To fit the token budget the oldest
+    /// history items give way first, all of them if need be; then the candidate's text is cut at the end.
+    /// </summary>
+    public Prompt Build(int user, IReadOnlyList<int> history, int candidate)
+    {
+        if ((uint)candidate >= (uint)Cache.Count)
+            throw new ArgumentOutOfRangeException(nameof(candidate), candidate, $"The candidate is not an item index (0 to {Cache.Count - 1}).");
+        int least = FixedLength - _nextWords.Length + _candidateWords.Length + (Options.IncludeTaskTokens ? 1 : 0) + 1;
+        if (Options.MaxTokens < least)
+            throw new ArgumentOutOfRangeException(nameof(candidate), Options.MaxTokens,
+                $"MaxTokens must be at least {least} for a click-through prompt (template and one candidate token).");
+        return Compose(user, history, candidate);
+    }
+
+    Prompt Compose(int user, IReadOnlyList<int> history, int candidate)
     {
         ArgumentNullException.ThrowIfNull(history);
-        bool task = Options.IncludeTaskTokens;
+        bool task = Options.IncludeTaskTokens, hasCandidate = candidate >= 0;
         int end = history.Count;
         int start = Math.Max(0, end - Options.MaxHistory);
         int total = FixedLength;
         if (task && user < 0) total--; // no [U]
+        int candidateLength = hasCandidate ? TextLength(candidate) : 0;
+        if (hasCandidate) total += _candidateWords.Length - _nextWords.Length + (task ? 1 : 0) + candidateLength;
         for (int k = start; k < end; k++)
         {
             int item = history[k];
@@ -128,19 +158,25 @@ public sealed class PromptBuilder
                 throw new ArgumentOutOfRangeException(nameof(history), item, $"History entry {k} is not an item index (0 to {Cache.Count - 1}).");
             total += ItemOverhead + TextLength(item);
         }
-        while (total > Options.MaxTokens && end - start > 1)
+        int keep = hasCandidate ? 0 : 1; // a next-item prompt keeps its newest item; a click-through prompt its candidate
+        while (total > Options.MaxTokens && end - start > keep)
         {
             total -= ItemOverhead + TextLength(history[start]);
             start++;
         }
-        int lastCap = _itemCap;
-        if (total > Options.MaxTokens) // one item left and it alone is too long: cut its text
-            lastCap = TextLength(history[start]) - (total - Options.MaxTokens);
+        int lastCap = _itemCap, candidateCap = candidateLength;
+        if (total > Options.MaxTokens) // what is left is too long: cut the candidate's text, or the one history item's
+        {
+            if (hasCandidate) candidateCap = candidateLength - (total - Options.MaxTokens);
+            else lastCap = TextLength(history[start]) - (total - Options.MaxTokens);
+        }
 
         var ids = new int[Math.Min(total, Options.MaxTokens)];
         int n = start < end ? end - start : 0;
         var shown = new int[n];
-        var positions = task ? new int[n] : [];
+        int tagged = task ? n + (hasCandidate ? 1 : 0) : 0;
+        var positions = new int[tagged];
+        var taggedItems = new int[tagged];
         int at = 0, userPosition = -1;
         Put(_start);
         Put(_userWords);
@@ -150,15 +186,21 @@ public sealed class PromptBuilder
         {
             int item = history[start + k];
             shown[k] = item;
-            if (task) { positions[k] = at; ids[at++] = ItemToken; }
+            if (task) { positions[k] = at; taggedItems[k] = item; ids[at++] = ItemToken; }
             var text = Cache.Ids(item);
             Put(text[..Math.Min(text.Length, k == n - 1 ? lastCap : _itemCap)]);
             Put(_separator);
         }
-        Put(_nextWords);
+        if (hasCandidate)
+        {
+            Put(_candidateWords);
+            if (task) { positions[n] = at; taggedItems[n] = candidate; ids[at++] = ItemToken; }
+            Put(Cache.Ids(candidate)[..candidateCap]);
+        }
+        else Put(_nextWords);
         Put(_end);
         if (at != ids.Length) throw new InvalidOperationException($"Prompt length {at} differs from the planned {ids.Length}.");
-        return new Prompt(ids, userPosition, positions, task ? shown : [], user, shown);
+        return new Prompt(ids, userPosition, positions, taggedItems, user, shown);
 
         void Put(ReadOnlySpan<int> span)
         {

@@ -84,6 +84,59 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void TheClickThroughExperimentRunsEndToEndOnTheCollmSplit()
+    {
+        using var tmp = new TestData.TempDir();
+        var c = ExperimentConfig.FromJsonFile(Path.Combine(RepoRoot(), "experiments", "ml-1m-ctr.json"));
+        c = c with
+        {
+            Datasets = c.Datasets.Select(d => d with
+            {
+                Data = d.Data with { Path = TestData.Path_("movielens-1m", "collm_ctr") },
+                MaxUsers = 40,
+                Ctr = d.CtrSettings with { LlmRowsPerEpoch = 32, LlmValidationRows = 48, TeacherRows = 32 },
+            }).ToArray(),
+            Methods = ["mf", "bdlm"],
+            Seeds = [1],
+            Output = tmp.Path,
+            Dsm = c.Dsm with { Train = c.Dsm.Train with { Epochs = 3 } },
+            Bdlm = c.Bdlm with { DsmEpochs = 2 },
+            Prompt = c.Prompt with { MaxHistory = 2, MaxTokens = 48 },
+            TimingUsers = 3,
+        };
+        var log = new List<string>();
+        var summary = ExperimentRunner.Run(c, log.Add);
+        Assert.Equal(3, summary.RowsRun);
+
+        var results = JsonSerializer.Deserialize<ResultsFile>(File.ReadAllText(summary.ResultsPath), ExperimentConfig.JsonOptions)!;
+        Assert.Equal(["bdlm-dsm", "bdlm-llm", "mf"], results.Runs.Select(r => r.Method).Order().ToArray());
+        foreach (var row in results.Runs)
+        {
+            var m = row.Metrics["ctr"];
+            Assert.Equal(344, m["rows"]); // every test row of the users below 40
+            foreach (var k in new[] { "auc", "uauc", "auc_warm", "auc_cold" })
+                Assert.True(m[k] is >= 0 and <= 1, $"{row.Method} {k} = {m[k]}");
+            Assert.True(row.InferMsPerUser > 0);
+        }
+        var bdlm = results.Runs.Single(r => r.Method == "bdlm-llm");
+        Assert.Equal([0, 1], bdlm.Rounds!.Select(r => r.Round).ToArray());
+        Assert.NotNull(bdlm.Rounds![1].Llm);
+        Assert.Contains("auc", bdlm.Rounds![1].Dsm.Keys);
+
+        string report = File.ReadAllText(summary.ReportPath);
+        Assert.Contains("| method | auc | uauc | auc_warm | auc_cold | n |", report);
+        Assert.Contains("| CoLLM-MF | 0.7295 | 0.6875 |", report);
+        Assert.Contains("| **BridgeRec bdlm-llm** |", report);
+        Assert.Matches(@"- C1 cannot be judged|- C1 (holds|holds only in part|does not hold)", report);
+        Assert.Matches(@"- C2 (holds|holds only in part|does not hold) on ml-1m-ctr: bdlm-dsm AUC", report);
+        Assert.Matches(@"- Goal: bdlm-llm AUC [0-9.]+ ± [0-9.]+ is (above|below) CoLLM-MF's published 0.7295", report);
+        Assert.Contains("one (user, item) pair, ms", report);
+
+        // Resuming finds every row done.
+        Assert.Equal(0, ExperimentRunner.Run(c, log.Add).RowsRun);
+    }
+
+    [Fact]
     public void ShippedConfigsLoadAndResolvePathsAgainstTheRepositoryRoot()
     {
         string root = RepoRoot();

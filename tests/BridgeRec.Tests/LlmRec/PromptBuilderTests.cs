@@ -92,6 +92,54 @@ public class PromptBuilderTests
     }
 
     [Fact]
+    public void Click_through_prompt_ends_with_the_candidates_task_token_and_text()
+    {
+        var b = new PromptBuilder(Tok, Cache);
+        int[] history = [1, 2];
+        var p = b.Build(7, history, candidate: 3);
+        var expected = new List<int> { Tok.ClsId };
+        expected.AddRange(Words("user"));
+        expected.Add(b.UserToken);
+        expected.AddRange(Words("interacted with:"));
+        foreach (int i in history) { expected.Add(b.ItemToken); expected.AddRange(Cache.Ids(i).ToArray()); expected.AddRange(Words(";")); }
+        expected.AddRange(Words("candidate:"));
+        expected.Add(b.ItemToken);
+        expected.AddRange(Cache.Ids(3).ToArray());
+        expected.Add(Tok.SepId);
+        Assert.Equal(expected, p.Ids);
+        // The candidate is the last task-token item, not part of the history shown.
+        Assert.Equal([1, 2, 3], p.Items);
+        Assert.Equal(history, p.History);
+        Assert.Equal(p.ItemPositions, Positions(p.Ids, b.ItemToken));
+        Assert.Equal(p.Length - 2 - Cache.Length(3), p.ItemPositions[^1]);
+
+        // Text-only: the same words without any task token.
+        var t = new PromptBuilder(Tok, Cache, new PromptOptions { IncludeTaskTokens = false }).Build(7, history, 3);
+        Assert.Empty(t.Items);
+        Assert.Equal(-1, t.UserPosition);
+        Assert.Equal(expected.Where(id => id != b.UserToken && id != b.ItemToken), t.Ids);
+
+        // A tight budget drops history first, oldest first, then cuts the candidate's text; it never exceeds the budget.
+        int least = b.FixedLength - Words("next:").Length + Words("candidate:").Length + 1 + 1;
+        int from = Math.Max(least, b.FixedLength + b.ItemOverhead + 1); // the builder's own minimum applies too
+        for (int max = from; max <= p.Length + 2; max++)
+        {
+            var q = new PromptBuilder(Tok, Cache, new PromptOptions { MaxTokens = max }).Build(7, history, 3);
+            Assert.True(q.Length <= max, $"{q.Length} > {max}");
+            Assert.Equal(3, q.Items[^1]);
+            Assert.Equal(history[^q.History.Length..], q.History);
+            Assert.Equal(Tok.SepId, q.Ids[^1]);
+            if (q.History.Length > 0) Assert.Equal(Cache.Ids(3).ToArray(), q.Ids.AsSpan(q.ItemPositions[^1] + 1, Cache.Length(3)).ToArray());
+        }
+        var cut = new PromptBuilder(Tok, Cache, new PromptOptions { MaxTokens = from }).Build(7, history, 3);
+        Assert.Empty(cut.History);
+        int kept = from - least + 1; // candidate text tokens that fit
+        Assert.Equal(Cache.Ids(3)[..kept].ToArray(), cut.Ids.AsSpan(cut.ItemPositions[^1] + 1, kept).ToArray());
+        Assert.Equal(from, cut.Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => b.Build(7, history, candidate: 5));
+    }
+
+    [Fact]
     public void Text_only_prompt_has_no_task_tokens()
     {
         var withTokens = new PromptBuilder(Tok, Cache).Build(0, [0, 1, 2, 3, 4]);

@@ -40,14 +40,23 @@ public sealed record ExperimentDataset
     /// <summary>Published results on this exact split, printed beside ours in the report (not part of the run hash).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PublishedResult[]? Published { get; init; }
-    /// <summary>Columns of the main report table; null: hr@K and ndcg@K for each K.</summary>
+    /// <summary>Columns of the main report table; null: hr@K and ndcg@K for each K (auc, uauc and warm / cold AUC for click-through data).</summary>
     public string[]? ReportMetrics { get; init; }
+    /// <summary>Click-through settings (data format collm-ctr); null: the defaults.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Bridge.CtrOptions? Ctr { get; init; }
+
+    /// <summary>Click-through data (protocol P3: labelled pairs, AUC / UAUC) rather than ranking.</summary>
+    [JsonIgnore] public bool IsCtr => Data.Format == "collm-ctr";
+
+    /// <summary>The click-through settings in force.</summary>
+    [JsonIgnore] public Bridge.CtrOptions CtrSettings => Ctr ?? new();
 
     /// <summary>The fractions to run: the subsample list, or [1.0].</summary>
     [JsonIgnore] public double[] Fractions => Subsample.Length == 0 ? [1.0] : Subsample;
 
     /// <summary>The main table's metrics.</summary>
-    [JsonIgnore] public string[] MainMetrics => ReportMetrics ?? Ks.Order().SelectMany(k => new[] { $"hr@{k}", $"ndcg@{k}" }).ToArray();
+    [JsonIgnore] public string[] MainMetrics => ReportMetrics ?? (IsCtr ? ["auc", "uauc", "auc_warm", "auc_cold"] : Ks.Order().SelectMany(k => new[] { $"hr@{k}", $"ndcg@{k}" }).ToArray());
 }
 
 /// <summary>The domain model used as BDLM's DSM (and as the stage-0 "DSM alone").</summary>
@@ -95,7 +104,7 @@ public sealed record ExperimentConfig
 {
     public string Name { get; init; } = "experiment";
     public ExperimentDataset[] Datasets { get; init; } = [];
-    /// <summary>pop, mf, lightgcn, mf+text, lightgcn+text, llm-text, one-way, bdlm (bdlm gives two rows: bdlm-llm and bdlm-dsm).</summary>
+    /// <summary>pop, mf, lightgcn, mf+text, lightgcn+text, llm-text, one-way, bdlm (bdlm gives two rows: bdlm-llm and bdlm-dsm); click-through data takes <see cref="CtrMethods"/>.</summary>
     public string[] Methods { get; init; } = [.. AllMethods];
     public int[] Seeds { get; init; } = [1, 2, 3];
     public DsmSettings Dsm { get; init; } = new();
@@ -114,6 +123,8 @@ public sealed record ExperimentConfig
 
     public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "llm-text", "one-way", "bdlm"];
     public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
+    /// <summary>The methods of the click-through protocol (collm-ctr data).</summary>
+    public static readonly string[] CtrMethods = ["mf", "lightgcn", "llm-text", "one-way", "bdlm"];
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -141,12 +152,24 @@ public sealed record ExperimentConfig
         _ = Backbone.TrainingMode;
         Bdlm.Validate();
         Dsm.Train.Validate();
-        int monitorK = MonitorK(Monitor);
         var names = Datasets.Select(d => d.Name).ToList();
         if (names.Distinct().Count() != names.Count) throw new ArgumentException($"experiment {Name}: dataset names repeat");
         foreach (var d in Datasets)
         {
             if (string.IsNullOrWhiteSpace(d.Name)) throw new ArgumentException($"experiment {Name}: a dataset has no name");
+            if (d.IsCtr)
+            {
+                if (Monitor is not ("auc" or "uauc")) throw new ArgumentException($"dataset {d.Name}: click-through data is monitored by auc or uauc, not {Monitor}");
+                foreach (var m in Methods)
+                    if (!CtrMethods.Contains(m)) throw new ArgumentException($"dataset {d.Name}: method '{m}' has no click-through form; use {string.Join(", ", CtrMethods)}");
+                if (d.Subsample.Length > 0 || d.Sampled || d.UnisrecProtocol || d.ValidationUsers is not null)
+                    throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol and validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
+                if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
+                d.CtrSettings.Validate();
+                continue;
+            }
+            if (d.Ctr is not null) throw new ArgumentException($"dataset {d.Name}: ctr settings need data.format collm-ctr");
+            int monitorK = MonitorK(Monitor);
             if (!d.Ks.Contains(monitorK)) throw new ArgumentException($"dataset {d.Name}: monitor {Monitor} needs K = {monitorK} among ks ({string.Join(",", d.Ks)})");
             foreach (double f in d.Subsample)
                 if (f is <= 0 or > 1 || double.IsNaN(f)) throw new ArgumentException($"dataset {d.Name}: subsample fraction {f} outside (0, 1]");

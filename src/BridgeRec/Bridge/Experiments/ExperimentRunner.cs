@@ -23,7 +23,7 @@ public sealed record ExperimentSummary(string OutputDir, int RowsRun, int RowsSk
 /// per-user inference time. results.json is rewritten atomically after each row, and rows already there with
 /// the same <see cref="ExperimentConfig.RunHash"/> are skipped, so an interrupted experiment resumes.
 /// </summary>
-public sealed class ExperimentRunner
+public sealed partial class ExperimentRunner
 {
     readonly ExperimentConfig _config;
     readonly Action<string> _log;
@@ -64,6 +64,12 @@ public sealed class ExperimentRunner
         foreach (var ds in _config.Datasets)
         {
             string hash = _config.RunHash(ds);
+            if (ds.IsCtr)
+            {
+                var (r, k) = RunCtr(ds, hash, results, outDir);
+                ran += r; skipped += k;
+                continue;
+            }
             Split? full = null;
             foreach (double fraction in ds.Fractions)
                 foreach (int seed in _config.Seeds)
@@ -104,7 +110,7 @@ public sealed class ExperimentRunner
 
     static string Show(RunRow row, ExperimentDataset ds)
     {
-        var m = row.Metrics["full"];
+        var m = row.Metrics[ds.IsCtr ? "ctr" : "full"];
         return string.Join(" ", ds.MainMetrics.Where(m.ContainsKey).Select(k => FormattableString.Invariant($"{k} {m[k]:F4}")))
                + FormattableString.Invariant($" (train {row.TrainSeconds:F1}s, {row.InferMsPerUser:F2} ms/user)");
     }

@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.LlmRec;
+using BridgeRec.Native;
+using BridgeRec.SharedModule;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Bridge.Experiments;
+
+/// <summary>
+/// The click-through protocol (P3) of the experiment runner: for each seed, stage 0 trains the DSM alone with BCE
+/// and early stopping on validation AUC; one-way and BDLM start from copies of it; MF, LightGCN and the text-only
+/// LLM train from scratch. Every model is scored on all test rows: AUC, UAUC and AUC on warm / cold rows
+/// (<see cref="CtrTraining"/>). Rows land in results.json under the protocol key "ctr".
+/// </summary>
+public sealed partial class ExperimentRunner
+{
+    (int Ran, int Skipped) RunCtr(ExperimentDataset ds, string hash, ResultsFile results, string outDir)
+    {
+        CtrDataset? data = null;
+        int ran = 0, skipped = 0;
+        foreach (int seed in _config.Seeds)
+        {
+            _ct.ThrowIfCancellationRequested();
+            var wanted = WantedRows().ToList();
+            var missing = wanted.Where(m => results.Find(RunRow.RunKey(ds.Name, 1.0, seed, m), hash) is null).ToList();
+            string where = $"{ds.Name} seed {seed}";
+            skipped += wanted.Count - missing.Count;
+            if (missing.Count == 0) { _log($"{where}: all {wanted.Count} rows in results.json, skipped"); continue; }
+            if (missing.Count < wanted.Count) _log($"{where}: {wanted.Count - missing.Count} rows already done, running {string.Join(", ", missing)}");
+            if (data is null)
+            {
+                _log($"{ds.Name}: loading {ds.Data.Path} (click-through, validation {ds.CtrSettings.Validation})");
+                data = CollmCtr.Load(ds.Data.Path, ds.CtrSettings.Validation);
+                if (ds.MaxUsers is int n) data = data.KeepUsersBelow(n);
+                _log($"{ds.Name}: {data}");
+            }
+            new CtrSeedRun(this, ds, data, seed, hash, missing, row =>
+            {
+                results.Put(row);
+                results.Save(outDir);
+                ran++;
+                _log($"{where}: {row.Method} {Show(row, ds)}");
+            }).Execute();
+        }
+        return (ran, skipped);
+    }
+
+    /// <summary>One click-through dataset x seed: stage 0 once, then every missing row.</summary>
+    sealed class CtrSeedRun
+    {
+        readonly ExperimentRunner _r;
+        readonly ExperimentConfig _c;
+        readonly ExperimentDataset _ds;
+        readonly CtrDataset _data;
+        readonly CtrOptions _o;
+        readonly int _seed;
+        readonly string _hash;
+        readonly List<string> _missing;
+        readonly Action<RunRow> _done;
+        readonly DsmOptions _dsmOptions;
+        readonly BdlmOptions _bdlm;
+        readonly int[]? _llmValidation;
+        NormalizedGraph? _graph;
+        ItemTextCache? _itemTexts;
+
+        public CtrSeedRun(ExperimentRunner r, ExperimentDataset ds, CtrDataset data, int seed, string hash, List<string> missing, Action<RunRow> done)
+        {
+            _r = r; _c = r._config; _ds = ds; _data = data; _o = ds.CtrSettings; _seed = seed; _hash = hash; _missing = missing; _done = done;
+            _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
+            _bdlm = _c.Bdlm with { Seed = seed };
+            if (_o.LlmValidationRows is int n && n < data.Validation.Count)
+            {
+                var pick = Enumerable.Range(0, data.Validation.Count).ToArray();
+                new Random(unchecked(seed * 31 + 7)).Shuffle(pick);
+                _llmValidation = pick[..n].Order().ToArray();
+            }
+        }
+
+        bool Missing(string row) => _missing.Contains(row);
+
+        public void Execute()
+        {
+            string dsmName = _c.Dsm.Model;
+            bool needStage0 = Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
+            List<Tensor>? stage0 = null;
+            try
+            {
+                if (needStage0 || Missing(dsmName))
+                {
+                    _r._log($"stage 0: {dsmName} alone, BCE on labelled pairs (seed {_seed})");
+                    var (dsm, offset, secs, fit) = TrainDsm(dsmName);
+                    stage0 = Snapshot(dsm, offset);
+                    if (Missing(dsmName))
+                        _done(Evaluate(dsmName, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit, llm: false), needStage0 ? "stage 0 of one-way / bdlm" : null));
+                    dsm.Dispose(); offset.Dispose();
+                }
+                foreach (string m in _missing)
+                {
+                    _r._ct.ThrowIfCancellationRequested();
+                    if (m == dsmName) continue;
+                    switch (m)
+                    {
+                        case "mf" or "lightgcn":
+                        {
+                            _r._log($"training {m} (BCE, seed {_seed})");
+                            var (dsm, offset, secs, fit) = TrainDsm(m);
+                            _done(Evaluate(m, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit, llm: false)));
+                            dsm.Dispose(); offset.Dispose();
+                            break;
+                        }
+                        case "llm-text": RunLlmText(); break;
+                        case "one-way": RunOneWay(stage0!); break;
+                        case "bdlm-llm": RunBdlm(stage0!); break;
+                        case "bdlm-dsm":
+                            if (!Missing("bdlm-llm")) RunBdlm(stage0!);
+                            break;
+                        default: throw new InvalidOperationException($"unknown click-through row {m}");
+                    }
+                }
+            }
+            finally
+            {
+                if (stage0 is not null) foreach (var t in stage0) t.Dispose();
+            }
+        }
+
+        /// <summary>LightGCN's graph: the training rows (all rated pairs, or the positive ones; see <see cref="CtrOptions.GraphEdges"/>).</summary>
+        NormalizedGraph Graph()
+        {
+            if (_graph is not null) return _graph;
+            var t = _data.Train;
+            var rows = Enumerable.Range(0, t.Count).Where(r => _o.GraphEdges == "all" || t.Labels[r] > 0.5f).ToArray();
+            var edges = new Interactions(rows.Select(r => t.Users[r]).ToArray(), rows.Select(r => t.Items[r]).ToArray());
+            return _graph = new NormalizedGraph(new UserItemIndex(_data.NumUsers, _data.NumItems, edges));
+        }
+
+        (DomainModel Model, LogitOffset Offset) NewDsm(string model)
+        {
+            TorchRuntime.Seed(_seed);
+            var ism = new InformationSharingModule(_data.NumUsers, _data.NumItems, _c.Dsm.Dim, initStd: _c.Dsm.InitStd);
+            DomainModel dsm = model switch
+            {
+                "mf" => new MatrixFactorization(ism),
+                "lightgcn" => new LightGcn(ism, Graph(), _c.Dsm.Layers),
+                _ => throw new ArgumentException($"click-through DSM '{model}': expected mf or lightgcn"),
+            };
+            return (dsm, new LogitOffset());
+        }
+
+        (DomainModel Model, LogitOffset Offset, double Seconds, CtrFit Fit) TrainDsm(string model)
+        {
+            var sw = Stopwatch.StartNew();
+            var (dsm, offset) = NewDsm(model);
+            var fit = CtrTraining.FitDsm(dsm, offset, _data.Train, _data.Validation, _dsmOptions, _c.Monitor, log: _r._log, ct: _r._ct);
+            return (dsm, offset, sw.Elapsed.TotalSeconds, fit);
+        }
+
+        /// <summary>A fresh DSM of the configured kind holding the stage-0 shared module and offset.</summary>
+        (DomainModel Model, LogitOffset Offset) Stage0Copy(List<Tensor> stage0)
+        {
+            var (dsm, offset) = NewDsm(_c.Dsm.Model);
+            using (no_grad())
+            {
+                var ps = dsm.Ism.parameters().Concat(offset.parameters()).ToList();
+                for (int k = 0; k < ps.Count; k++) ps[k].copy_(stage0[k]);
+            }
+            dsm.Invalidate();
+            return (dsm, offset);
+        }
+
+        static List<Tensor> Snapshot(DomainModel dsm, LogitOffset offset)
+        {
+            using var _ = no_grad();
+            return dsm.Ism.parameters().Concat(offset.parameters()).Select(p => p.detach().clone()).ToList();
+        }
+
+        ItemTextCache ItemTexts => _itemTexts ??= new ItemTextCache(_r.Tokenizer, _data.Texts(),
+            Math.Max(ItemTextCache.DefaultMaxItemTokens, _c.Prompt.MaxItemTokens));
+
+        PromptBuilder Prompts(bool taskTokens) => new(_r.Tokenizer, ItemTexts, _c.Prompt with { IncludeTaskTokens = taskTokens });
+
+        /// <summary>The LLM baselines' epochs: as many as BDLM's LLM phases take in all.</summary>
+        int LlmEpochs => Math.Max(1, _c.Bdlm.Rounds * _c.Bdlm.LlmEpochs);
+
+        /// <summary>Logs an LLM epoch's progress at each quarter.</summary>
+        Action<int, int> Quarters(string what)
+        {
+            int last = 0;
+            return (done, total) =>
+            {
+                int q = total == 0 ? 4 : 4 * done / total;
+                if (q > last) { last = q; _r._log($"  {what}: {done}/{total} rows"); }
+                if (done >= total) last = 0;
+            };
+        }
+
+        void RunLlmText()
+        {
+            _r._log($"training llm-text (history and candidate titles only, {LlmEpochs} epochs, seed {_seed})");
+            var sw = Stopwatch.StartNew();
+            using var features = TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r._cacheDir);
+            TorchRuntime.Seed(_seed);
+            using var ism = new InformationSharingModule(_data.NumUsers, _data.NumItems, _c.Dsm.Dim);
+            using var offset = new LogitOffset();
+            using var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false), [], new TextItemTable(features, _c.Dsm.Dim));
+            var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher: null, _bdlm, _o.LlmRowsPerEpoch,
+                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, Quarters("llm-text"), _r._ct);
+            _done(Evaluate("llm-text", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
+        }
+
+        void RunOneWay(List<Tensor> stage0)
+        {
+            _r._log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
+            var sw = Stopwatch.StartNew();
+            var (dsm, dsmOffset) = Stage0Copy(stage0);
+            TorchRuntime.Seed(_seed);
+            using var offset = new LogitOffset();
+            using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
+            var teacher = _bdlm.Lambda > 0 ? CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train) : null;
+            var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher, _bdlm, _o.LlmRowsPerEpoch,
+                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, Quarters("one-way"), _r._ct);
+            _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
+            dsm.Dispose(); dsmOffset.Dispose();
+        }
+
+        void RunBdlm(List<Tensor> stage0)
+        {
+            _r._log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, click-through, seed {_seed})");
+            var sw = Stopwatch.StartNew();
+            var (dsm, dsmOffset) = Stage0Copy(stage0);
+            TorchRuntime.Seed(_seed);
+            using var offset = new LogitOffset();
+            using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
+            var result = CtrTraining.RunBdlm(dsm, dsmOffset, llm, offset, _data.Train, _data.Validation, _llmValidation, _bdlm with { FreezeIsmInLlm = false },
+                _dsmOptions, _o, _c.Monitor, out var bestLlm, s => _r._log("  " + s), Quarters("bdlm LLM phase"), _r._ct);
+            double secs = sw.Elapsed.TotalSeconds;
+            try
+            {
+                var rounds = result.Rounds.Select(x => new RoundRow(x.Round, x.Llm is null ? null : new(x.Llm), new(x.Dsm), x.LlmLoss, x.Seconds)).ToList();
+                const string note = "train seconds: the whole BDLM run (both models)";
+                // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
+                var dsmRow = Evaluate("bdlm-dsm", DsmScorer(dsm, dsmOffset), secs, result.BestDsmRound, rounds, note);
+                CtrTraining.RestoreLlm(llm, offset, bestLlm);
+                var llmRow = Evaluate("bdlm-llm", LlmScorer(llm, offset), secs, result.BestLlmRound, rounds, note);
+                if (Missing("bdlm-dsm")) _done(dsmRow);
+                if (Missing("bdlm-llm")) _done(llmRow);
+            }
+            finally
+            {
+                foreach (var t in bestLlm) t.Dispose();
+                dsm.Dispose(); dsmOffset.Dispose();
+            }
+        }
+
+        Func<CtrRows, int[]?, float[]> DsmScorer(DomainModel dsm, LogitOffset offset) =>
+            (rows, subset) => CtrTraining.ScoreDsm(dsm, offset, subset is null ? rows : rows.Select(subset));
+
+        Func<CtrRows, int[]?, float[]> LlmScorer(LlmRecommender llm, LogitOffset offset) =>
+            (rows, subset) => CtrTraining.ScoreLlm(llm, offset, rows, subset, ct: _r._ct);
+
+        static List<RoundRow> EpochRows(CtrFit fit, bool llm) => fit.History.Where(e => e.Metrics is not null)
+            .Select(e => llm
+                ? new RoundRow(e.Epoch, new Dictionary<string, double>(e.Metrics!), new Dictionary<string, double>(), e.Loss, e.Seconds)
+                : new RoundRow(e.Epoch, null, new Dictionary<string, double>(e.Metrics!), double.NaN, e.Seconds)).ToList();
+
+        RunRow Evaluate(string method, Func<CtrRows, int[]?, float[]> score, double trainSeconds, int best, List<RoundRow>? rounds = null, string? note = null)
+        {
+            var sw = Stopwatch.StartNew();
+            var test = _data.Test;
+            var scores = score(test, null);
+            var metrics = new Dictionary<string, Dictionary<string, double>> { ["ctr"] = CtrTraining.Metrics(test, scores) };
+            double evalSeconds = sw.Elapsed.TotalSeconds;
+            return new RunRow
+            {
+                Dataset = _ds.Name, Fraction = 1.0, Seed = _seed, Method = method, ConfigHash = _hash,
+                Metrics = metrics, Rounds = method is "mf" or "lightgcn" ? null : rounds, BestRound = best,
+                TrainSeconds = trainSeconds, EvalSeconds = evalSeconds, InferMsPerUser = PairMs(score),
+                Note = note, FinishedUtc = DateTime.UtcNow.ToString("O"),
+            };
+        }
+
+        /// <summary>Median milliseconds to score one test row on its own (after a warm-up pass over the same rows).</summary>
+        double PairMs(Func<CtrRows, int[]?, float[]> score)
+        {
+            int n = Math.Min(Math.Max(1, _c.TimingUsers), _data.Test.Count);
+            var times = new List<double>(n);
+            for (int j = -n; j < n; j++)
+            {
+                int r = j < 0 ? j + n : j;
+                var sw = Stopwatch.StartNew();
+                score(_data.Test, [r]);
+                if (j >= 0) times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            return times[times.Count / 2];
+        }
+    }
+}
