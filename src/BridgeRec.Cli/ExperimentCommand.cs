@@ -10,7 +10,7 @@ public static class ExperimentCommand
     static readonly Option<string> ConfigFile = new("--config") { Description = "experiment JSON (see experiments/); relative paths in it are read against the parent of its folder", Required = true };
     static readonly Option<string?> Out = new("--out") { Description = "output folder (default: the config's output, else results/<name>)" };
     static readonly Option<string?> Seeds = new("--seeds") { Description = "seeds to run, comma-separated (overrides the config's)" };
-    static readonly Option<string?> Methods = new("--methods") { Description = "methods to run, comma-separated: " + string.Join(", ", ExperimentConfig.AllMethods) };
+    static readonly Option<string?> Methods = new("--methods") { Description = "methods to run, comma-separated: " + string.Join(", ", ExperimentConfig.AllMethods) + " (click-through data: " + string.Join(", ", ExperimentConfig.CtrMethods) + ")" };
 
     public static Command Create()
     {

@@ -199,7 +199,7 @@ public sealed partial class ExperimentRunner
 
         void RunLlmText()
         {
-            _r._log($"training llm-text (history and candidate titles only, {LlmEpochs} epochs, seed {_seed})");
+            _r._log($"training llm-text (history and candidate text, no task tokens, {LlmEpochs} epochs, seed {_seed})");
             var sw = Stopwatch.StartNew();
             using var features = TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r._cacheDir);
             TorchRuntime.Seed(_seed);
