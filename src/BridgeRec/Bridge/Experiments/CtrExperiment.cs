@@ -185,18 +185,6 @@ public sealed partial class ExperimentRunner
         /// <summary>The LLM baselines' epochs: as many as BDLM's LLM phases take in all.</summary>
         int LlmEpochs => Math.Max(1, _c.Bdlm.Rounds * _c.Bdlm.LlmEpochs);
 
-        /// <summary>Logs an LLM epoch's progress at each quarter.</summary>
-        Action<int, int> Quarters(string what)
-        {
-            int last = 0;
-            return (done, total) =>
-            {
-                int q = total == 0 ? 4 : 4 * done / total;
-                if (q > last) { last = q; _r._log($"  {what}: {done}/{total} rows"); }
-                if (done >= total) last = 0;
-            };
-        }
-
         void RunLlmText()
         {
             _r._log($"training llm-text (history and candidate text, no task tokens, {LlmEpochs} epochs, seed {_seed})");
@@ -207,7 +195,7 @@ public sealed partial class ExperimentRunner
             using var offset = new LogitOffset();
             using var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false), [], new TextItemTable(features, _c.Dsm.Dim));
             var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher: null, _bdlm, _o.LlmRowsPerEpoch,
-                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, Quarters("llm-text"), _r._ct);
+                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, _r.Quarters("llm-text: rows"), _r._ct);
             _done(Evaluate("llm-text", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
         }
 
@@ -221,7 +209,7 @@ public sealed partial class ExperimentRunner
             using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
             var teacher = _bdlm.Lambda > 0 ? CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train) : null;
             var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher, _bdlm, _o.LlmRowsPerEpoch,
-                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, Quarters("one-way"), _r._ct);
+                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, _r.Quarters("one-way: rows"), _r._ct);
             _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
             dsm.Dispose(); dsmOffset.Dispose();
         }
@@ -235,7 +223,7 @@ public sealed partial class ExperimentRunner
             using var offset = new LogitOffset();
             using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
             var result = CtrTraining.RunBdlm(dsm, dsmOffset, llm, offset, _data.Train, _data.Validation, _llmValidation, _bdlm with { FreezeIsmInLlm = false },
-                _dsmOptions, _o, _c.Monitor, out var bestLlm, s => _r._log("  " + s), Quarters("bdlm LLM phase"), _r._ct);
+                _dsmOptions, _o, _c.Monitor, out var bestLlm, s => _r._log("  " + s), _r.Quarters("bdlm LLM phase: rows"), _r._ct);
             double secs = sw.Elapsed.TotalSeconds;
             try
             {

@@ -123,6 +123,18 @@ public sealed partial class ExperimentRunner
         return s;
     }
 
+    /// <summary>Logs the progress of a long LLM pass (done, total) at each quarter.</summary>
+    Action<int, int> Quarters(string what)
+    {
+        int last = 0;
+        return (done, total) =>
+        {
+            int q = total == 0 ? 4 : 4 * done / total;
+            if (q > last) { last = q; _log($"  {what}: {done}/{total}"); }
+            if (done >= total) last = 0;
+        };
+    }
+
     ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(_config.Backbone.Path);
 
     /// <summary>A fresh backbone (MiniLM, or the checkpoint at backbone.path) in the configured training mode.</summary>
@@ -273,7 +285,7 @@ public sealed partial class ExperimentRunner
             var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
             var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
                 PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim));
-            var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct);
+            var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("llm-text: users"));
             double secs = sw.Elapsed.TotalSeconds;
             llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
             _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: fit.Rows));
@@ -288,7 +300,7 @@ public sealed partial class ExperimentRunner
             var dsm = Stage0Copy(stage0);
             TorchRuntime.Seed(_seed);
             var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
-            var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct);
+            var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("one-way: users"));
             double secs = sw.Elapsed.TotalSeconds;
             llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
             _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: fit.Rows));
@@ -303,7 +315,7 @@ public sealed partial class ExperimentRunner
             var dsm = Stage0Copy(stage0);
             TorchRuntime.Seed(_seed);
             var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
-            var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r._log("  " + s) };
+            var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r._log("  " + s), Progress = ProgressOfRounds() };
             var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r._ct);
             double secs = sw.Elapsed.TotalSeconds;
             var rounds = result.Rounds.Select(x => new RoundRow(x.Round, x.Llm is null ? null : new(x.Llm), new(x.Dsm), x.LlmLoss, x.Seconds)).ToList();
@@ -322,6 +334,17 @@ public sealed partial class ExperimentRunner
             foreach (var t in trainer.BestLlmState.Values) t.Dispose();
             llm.Dispose();
             dsm.Dispose();
+        }
+
+        /// <summary>BDLM's LLM-phase progress (round, users done, users), logged at each quarter of each round.</summary>
+        Action<int, int, int> ProgressOfRounds()
+        {
+            var perRound = new Dictionary<int, Action<int, int>>();
+            return (round, done, all) =>
+            {
+                if (!perRound.TryGetValue(round, out var report)) perRound[round] = report = _r.Quarters($"bdlm round {round} LLM phase: users");
+                report(done, all);
+            };
         }
 
         /// <summary>Where this dataset x fraction x seed keeps its BDLM model folder.</summary>

@@ -23,7 +23,7 @@ public static class LlmFineTuner
 
     public static Result Fit(LlmRecommender llm, DomainModel? teacher, Split split,
         Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, BdlmOptions o, int epochs,
-        bool trainIsm, int seed, Action<string>? log = null, CancellationToken ct = default)
+        bool trainIsm, int seed, Action<string>? log = null, CancellationToken ct = default, Action<int, int>? progress = null)
     {
         var sequences = PromptBuilder.Histories(split, includeValidation: false);
         llm.UseHistories(sequences);
@@ -40,7 +40,7 @@ public static class LlmFineTuner
             for (int epoch = 1; epoch <= epochs; epoch++)
             {
                 var sw = Stopwatch.StartNew();
-                double meanLoss = LlmTraining.Epoch(llm, teacherEmbeddings, sequences, optimizers, o, rng, ct);
+                double meanLoss = LlmTraining.Epoch(llm, teacherEmbeddings, sequences, optimizers, o, rng, ct, progress);
                 var metrics = validate(llm);
                 double value = metrics[monitor];
                 rows.Add(new RoundRow(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(), meanLoss, sw.Elapsed.TotalSeconds));
