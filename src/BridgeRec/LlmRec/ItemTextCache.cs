@@ -20,7 +20,7 @@ public sealed class ItemTextCache
 
     /// <summary>The texts of all <paramref name="dataset"/>'s items (see <see cref="TextOf"/>).</summary>
     public ItemTextCache(ITextTokenizer tokenizer, Dataset dataset, int maxItemTokens = DefaultMaxItemTokens)
-        : this(tokenizer, Texts(dataset ?? throw new ArgumentNullException(nameof(dataset))), maxItemTokens)
+        : this(tokenizer, TextsOf(dataset ?? throw new ArgumentNullException(nameof(dataset))), maxItemTokens)
     {
     }
 
@@ -75,7 +75,8 @@ public sealed class ItemTextCache
         return string.IsNullOrWhiteSpace(text) ? dataset.Items.Original(item) : text;
     }
 
-    static string[] Texts(Dataset dataset)
+    /// <summary>One text per item of <paramref name="dataset"/> (<see cref="TextOf"/>): what the dataset constructor encodes.</summary>
+    public static string[] TextsOf(Dataset dataset)
     {
         var texts = new string[dataset.NumItems];
         for (int i = 0; i < texts.Length; i++) texts[i] = TextOf(dataset, i);

@@ -177,13 +177,11 @@ public sealed partial class ExperimentRunner
             return dsm.Ism.parameters().Concat(offset.parameters()).Select(p => p.detach().clone()).ToList();
         }
 
-        ItemTextCache ItemTexts => _itemTexts ??= new ItemTextCache(_r.Tokenizer, _data.Texts(),
-            Math.Max(ItemTextCache.DefaultMaxItemTokens, _c.Prompt.MaxItemTokens));
+        ItemTextCache ItemTexts => _itemTexts ??= _r.TextCache(_data.Texts());
 
-        PromptBuilder Prompts(bool taskTokens) => new(_r.Tokenizer, ItemTexts, _c.Prompt with { IncludeTaskTokens = taskTokens });
+        PromptBuilder Prompts(bool taskTokens) => _r.Prompts(ItemTexts, taskTokens);
 
-        /// <summary>The LLM baselines' epochs: as many as BDLM's LLM phases take in all.</summary>
-        int LlmEpochs => Math.Max(1, _c.Bdlm.Rounds * _c.Bdlm.LlmEpochs);
+        int LlmEpochs => _r.LlmEpochs;
 
         void RunLlmText()
         {

@@ -135,6 +135,16 @@ public sealed partial class ExperimentRunner
         };
     }
 
+    /// <summary>The token ids of one text per item, cut at the prompt's per-item budget (at least the default).</summary>
+    ItemTextCache TextCache(IReadOnlyList<string> texts) =>
+        new(Tokenizer, texts, Math.Max(ItemTextCache.DefaultMaxItemTokens, _config.Prompt.MaxItemTokens));
+
+    /// <summary>The configured prompts over <paramref name="texts"/>, with or without task tokens (the text-only baseline).</summary>
+    PromptBuilder Prompts(ItemTextCache texts, bool taskTokens) => new(Tokenizer, texts, _config.Prompt with { IncludeTaskTokens = taskTokens });
+
+    /// <summary>The LLM baselines' budget: as many epochs as BDLM's LLM phases take in all.</summary>
+    int LlmEpochs => Math.Max(1, _config.Bdlm.Rounds * _config.Bdlm.LlmEpochs);
+
     ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(_config.Backbone.Path);
 
     /// <summary>A fresh backbone (MiniLM, or the checkpoint at backbone.path) in the configured training mode.</summary>
@@ -268,13 +278,11 @@ public sealed partial class ExperimentRunner
             return dsm;
         }
 
-        ItemTextCache ItemTexts => _itemTexts ??= new ItemTextCache(_r.Tokenizer, _split.Dataset,
-            Math.Max(ItemTextCache.DefaultMaxItemTokens, _c.Prompt.MaxItemTokens));
+        ItemTextCache ItemTexts => _itemTexts ??= _r.TextCache(ItemTextCache.TextsOf(_split.Dataset));
 
-        PromptBuilder Prompts(bool taskTokens) => new(_r.Tokenizer, ItemTexts, _c.Prompt with { IncludeTaskTokens = taskTokens });
+        PromptBuilder Prompts(bool taskTokens) => _r.Prompts(ItemTexts, taskTokens);
 
-        /// <summary>The LLM's budget outside BDLM: as many epochs as BDLM's LLM phases take in all.</summary>
-        int LlmEpochs => Math.Max(1, _c.Bdlm.Rounds * _c.Bdlm.LlmEpochs);
+        int LlmEpochs => _r.LlmEpochs;
 
         void RunLlmText()
         {
