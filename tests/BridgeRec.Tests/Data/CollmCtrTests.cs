@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using BridgeRec.Data;
 using Xunit.Abstractions;
@@ -293,15 +292,7 @@ public sealed class CollmCtrTests : IDisposable
 /// <summary>Loads the real folder once for <see cref="CollmCtrDataTests"/>.</summary>
 public sealed class CollmCtrFixture
 {
-    public CtrDataset Data { get; }
-    public TimeSpan LoadTime { get; }
-
-    public CollmCtrFixture()
-    {
-        var sw = Stopwatch.StartNew();
-        Data = CollmCtr.Load(TestData.Path_("movielens-1m", "collm_ctr"));
-        LoadTime = sw.Elapsed;
-    }
+    public CtrDataset Data { get; } = CollmCtr.Load(TestData.Path_("movielens-1m", "collm_ctr"));
 }
 
 /// <summary>The real CoLLM MovieLens-1M click-through folder (fails, not skips, when the data is missing).</summary>
