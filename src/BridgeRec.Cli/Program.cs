@@ -1,11 +1,18 @@
 using System.CommandLine;
 using BridgeRec.Data;
+using BridgeRec.Native;
 using Spectre.Console;
 
 namespace BridgeRec.Cli;
 
 public static class Program
 {
+    static readonly Option<string?> Threads = new("--threads")
+    {
+        Description = "threads of torch's CPU pool: 'auto' (default: the cores nothing else on this machine is using, rechecked as it runs) or a number; also BRIDGEREC_THREADS",
+        Recursive = true,
+    };
+
     public static async Task<int> Main(string[] args)
     {
         var root = new RootCommand("BridgeRec: a domain recommender and a language model that improve each other through a shared module (BDLM).");
@@ -19,7 +26,18 @@ public static class Program
         root.Subcommands.Add(ExperimentCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
-        return await root.Parse(args).InvokeAsync();
+        root.Options.Add(Threads);
+        var parsed = root.Parse(args);
+        try
+        {
+            if (parsed.GetValue(Threads) is string threads) ThreadBudget.Fixed = ThreadBudget.Parse(threads);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        return await parsed.InvokeAsync();
     }
 
     /// <summary>Runs a verb with the project's error policy: known input problems print one clear line and exit 2.</summary>

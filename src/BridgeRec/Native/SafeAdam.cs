@@ -54,6 +54,8 @@ public sealed class SafeAdam : IDisposable
 
     public void Step()
     {
+        // Every trainer steps through here, on the thread that runs its torch work: the place to follow the machine's thread budget.
+        ThreadBudget.Refresh();
         _step++;
         double bc1 = 1 - Math.Pow(_b1, _step), bc2 = 1 - Math.Pow(_b2, _step);
         using var negStep = (-LearningRate / bc1).ToScalar();

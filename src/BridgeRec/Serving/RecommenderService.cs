@@ -67,10 +67,14 @@ public sealed class RecommenderService : IDisposable
         options ??= new ServingOptions();
         options.Validate();
         string dir = Path.GetFullPath(modelDir);
-        var worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, RunBatch);
+        var worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, batch => RunBatch(batch, options));
         try
         {
-            if (options.TorchThreads is int threads) await worker.Run(() => TorchSharp.torch.set_num_threads(threads));
+            await worker.Run(() =>
+            {
+                if (options.TorchThreads is int threads) TorchSharp.torch.set_num_threads(threads);
+                else Native.ThreadBudget.Refresh();
+            });
             var first = await worker.Run(() => ServingModel.Load(dir, 1));
             return new RecommenderService(dir, options, worker, first);
         }
@@ -122,8 +126,10 @@ public sealed class RecommenderService : IDisposable
     }
 
     /// <summary>Runs a batch on the worker: requests grouped by the model generation they arrived under.</summary>
-    static Recommendation[] RunBatch(IReadOnlyList<LlmRequest> batch)
+    static Recommendation[] RunBatch(IReadOnlyList<LlmRequest> batch, ServingOptions options)
     {
+        // Shares the cores with training jobs on the same machine unless --torch-threads fixed the count.
+        if (options.TorchThreads is null) Native.ThreadBudget.Refresh();
         var results = new Recommendation[batch.Count];
         var model = batch[0].Model;
         if (batch.All(r => r.Model == model)) return model.RecommendLlm(batch);
