@@ -199,15 +199,14 @@ public static class DsmPipeline
             string ism = Path.Combine(modelDir, IsmFile);
             if (!File.Exists(ism)) throw new FileNotFoundException($"--model {modelDir}: no {IsmFile} (training did not finish?)", ism);
             dsm.Ism.LoadFrom(ism);
-            if (dsm.OwnWeights() is { Count: > 0 } own)
+            if (dsm.OwnWeights().Count > 0)
             {
                 string path = Path.Combine(modelDir, OwnWeightsFile);
                 if (!File.Exists(path)) throw new FileNotFoundException($"--model {modelDir}: no {OwnWeightsFile} ({config.Model} keeps weights beside the ISM)", path);
                 var loaded = Language.SafeTensors.Load(path);
-                try { foreach (var (name, w) in own) Language.SafeTensors.CopyInto(loaded, name, w, path); }
+                try { dsm.LoadOwnWeights(loaded, path); }
                 finally { foreach (var t in loaded.Values) t.Dispose(); }
             }
-            dsm.Invalidate();
         }
         return (config, split, model);
     }

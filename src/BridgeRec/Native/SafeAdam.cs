@@ -74,6 +74,7 @@ public sealed class SafeAdam : IDisposable
             var denom = v.sqrt();
             denom.div_(sqrtBc2).add_(_eps);
             p.addcdiv_(m, denom, negStep);
+            ParameterVersions.Bump(p);
         }
         GC.KeepAlive(this);
     }

@@ -91,7 +91,7 @@ public sealed class ServingModel : IDisposable
         }
         finally
         {
-            if (model is DomainModel dm) { dm.Invalidate(); dm.Dispose(); }
+            if (model is DomainModel dm) dm.Dispose();
         }
         var d = split.Dataset;
         var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
