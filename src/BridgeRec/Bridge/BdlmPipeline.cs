@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
@@ -68,7 +69,7 @@ public static class BdlmPipeline
     public static void SaveDsmPart(string dir, TrainConfig config, DomainModel dsm, BdlmResult result)
     {
         Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllText(Path.Combine(dir, DsmPipeline.ConfigFile), config.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.ConfigFile), config.ToJson());
         DsmPipeline.SaveWeights(dir, config, dsm, result.BestDsmRound);
     }
 
@@ -115,6 +116,6 @@ public static class BdlmPipeline
                 ["llm_loss"] = double.IsNaN(r.LlmLoss) ? null : r.LlmLoss, ["seconds"] = r.Seconds,
             }).ToArray()),
         };
-        AtomicFile.WriteAllText(Path.Combine(outDir, DsmPipeline.MetricsFile), o.ToJsonString(Json.Indented));
+        AtomicFile.WriteAllText(Path.Combine(outDir, ModelFolder.MetricsFile), o.ToJsonString(Json.Indented));
     }
 }

@@ -1,4 +1,4 @@
-using BridgeRec.Language;
+using BridgeRec.IO;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;

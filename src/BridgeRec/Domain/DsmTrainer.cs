@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
@@ -84,7 +85,7 @@ public sealed class DsmTrainer(DsmOptions options)
         if (resume && store?.Latest() is { } latest)
         {
             var s = latest.State;
-            model.Ism.LoadFrom(Path.Combine(latest.Dir, "ism.safetensors"));
+            model.Ism.LoadFrom(Path.Combine(latest.Dir, ModelFolder.IsmFile));
             LoadOwn(model, Path.Combine(latest.Dir, OwnFile));
             optimizer.Load(Path.Combine(latest.Dir, OptimizerFile));
             startEpoch = s["epoch"]!.GetValue<int>() + 1;
@@ -134,16 +135,16 @@ public sealed class DsmTrainer(DsmOptions options)
                     if (store is not null)
                     {
                         Directory.CreateDirectory(store.RunDir);
-                        model.Ism.Save(Path.Combine(store.RunDir, "best.safetensors"),
+                        model.Ism.Save(Path.Combine(store.RunDir, ModelFolder.BestIsmFile),
                             new Dictionary<string, string> { ["epoch"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                        if (best.Own.Count > 0) Language.SafeTensors.Save(Path.Combine(store.RunDir, BestOwnFile), best.Own);
+                        if (best.Own.Count > 0) SafeTensors.Save(Path.Combine(store.RunDir, BestOwnFile), best.Own);
                     }
                 }
                 else evalsWithoutGain++;
                 store?.Save(epoch, State(epoch, bestEpoch, bestValue, evalsWithoutGain, bestMetrics, epochSeconds, history), dir =>
                 {
-                    model.Ism.Save(Path.Combine(dir, "ism.safetensors"));
-                    if (model.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(dir, OwnFile), own);
+                    model.Ism.Save(Path.Combine(dir, ModelFolder.IsmFile));
+                    if (model.OwnWeights() is { Count: > 0 } own) SafeTensors.Save(Path.Combine(dir, OwnFile), own);
                     optimizer.Save(Path.Combine(dir, OptimizerFile));
                 });
             }
@@ -222,13 +223,13 @@ public sealed class DsmTrainer(DsmOptions options)
 
     // A model's own weights beside the ISM (DomainModel.OwnWeights: e.g. the text projection of
     // mf+text) are kept best, checkpointed and resumed together with the ISM tables.
-    const string OwnFile = "own.safetensors", BestOwnFile = "best-own.safetensors", OptimizerFile = "optimizer.safetensors";
+    const string OwnFile = ModelFolder.CheckpointOwnFile, BestOwnFile = ModelFolder.BestOwnFile, OptimizerFile = ModelFolder.OptimizerFile;
 
     /// <summary>The best weights a resumed run had kept (best.safetensors and best-own.safetensors); the model's current ones where a file is missing.</summary>
     static DsmState ReadBest(DomainModel model, string runDir)
     {
         var best = model.Snapshot();
-        string ism = Path.Combine(runDir, "best.safetensors"), own = Path.Combine(runDir, BestOwnFile);
+        string ism = Path.Combine(runDir, ModelFolder.BestIsmFile), own = Path.Combine(runDir, BestOwnFile);
         if (File.Exists(ism)) CopyFile(ism, best.Ism.ItemBias is null ? [("users", best.Ism.Users), ("items", best.Ism.Items)]
             : [("users", best.Ism.Users), ("items", best.Ism.Items), ("item_bias", best.Ism.ItemBias)]);
         if (File.Exists(own)) CopyFile(own, best.Own.Select(kv => (kv.Key, kv.Value)).ToArray());
@@ -237,15 +238,15 @@ public sealed class DsmTrainer(DsmOptions options)
 
     static void CopyFile(string path, (string Name, Tensor Target)[] targets)
     {
-        var loaded = Language.SafeTensors.Load(path);
-        try { foreach (var (name, t) in targets) Language.SafeTensors.CopyInto(loaded, name, t, path); }
+        var loaded = SafeTensors.Load(path);
+        try { foreach (var (name, t) in targets) SafeTensors.CopyInto(loaded, name, t, path); }
         finally { foreach (var t in loaded.Values) t.Dispose(); }
     }
 
     static void LoadOwn(DomainModel model, string path)
     {
         if (model.OwnWeights().Count == 0) return;
-        var loaded = Language.SafeTensors.Load(path);
+        var loaded = SafeTensors.Load(path);
         try { model.LoadOwnWeights(loaded, path); }
         finally { foreach (var t in loaded.Values) t.Dispose(); }
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-using BridgeRec.Language;
+using BridgeRec.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BridgeRec.Evaluation;
-using BridgeRec.SharedModule;
+using BridgeRec.IO;
 
 namespace BridgeRec.Bridge.Experiments;
 

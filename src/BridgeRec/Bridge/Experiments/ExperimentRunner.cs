@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
