@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.Evaluation;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using TorchSharp;

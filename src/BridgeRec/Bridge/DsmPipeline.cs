@@ -4,6 +4,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
+using BridgeRec.LlmRec;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
@@ -5,16 +6,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Domain;
-
-/// <summary>Anything that scores every item for a batch of users.</summary>
-public interface IRecommender
-{
-    string Name { get; }
-    int NumItems { get; }
-
-    /// <summary>Scores [users.Length, NumItems] (no gradient). Seen items are not excluded here: protocols do that.</summary>
-    Tensor ScoreAll(int[] users);
-}
 
 /// <summary>
 /// A domain-specific model (DSM) whose ego embeddings are the information sharing module's

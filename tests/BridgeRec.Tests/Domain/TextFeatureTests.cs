@@ -2,6 +2,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.IO;
+using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;

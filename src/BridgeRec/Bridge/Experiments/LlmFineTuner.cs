@@ -1,5 +1,6 @@
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.Evaluation;
 using BridgeRec.LlmRec;
 
 namespace BridgeRec.Bridge.Experiments;
