@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using Spectre.Console;
 using TorchSharp;

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BridgeRec.Bridge;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using Spectre.Console;
 
 namespace BridgeRec.Cli.Serving;
@@ -154,9 +155,9 @@ public static class HttpBench
     /// <summary>A fixed pool of requests over users with a history, in a seeded random order.</summary>
     static BenchRequest[] BuildRequests(HttpBenchSettings s, out Split split)
     {
-        var config = TrainConfig.FromJsonFile(Path.Combine(s.ModelDir, DsmPipeline.ConfigFile) is var path && File.Exists(path)
+        var config = TrainConfig.FromJsonFile(Path.Combine(s.ModelDir, ModelFolder.ConfigFile) is var path && File.Exists(path)
             ? path
-            : throw new FileNotFoundException($"--model {s.ModelDir}: no {DsmPipeline.ConfigFile}; give the folder the server serves", path));
+            : throw new FileNotFoundException($"--model {s.ModelDir}: no {ModelFolder.ConfigFile}; give the folder the server serves", path));
         split = DataSource.Load(config.Data);
         var d = split.Dataset;
         var histories = LlmRec.PromptBuilder.Histories(split, includeValidation: true);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
@@ -46,34 +47,29 @@ public static class BdlmPipeline
             var result = trainer.Run(dsm, llm, split, m => validation.Evaluate(m.ScoreAll).ToDictionary(), monitor, ct);
             ct.ThrowIfCancellationRequested();
 
-            // The shared module holds the DSM's best round: save and test it.
+            // The shared module holds the DSM's best round: save and test it, and keep it in memory beside the LLM's.
             SaveDsmPart(outDir, dsmConfig, dsm, result);
-            dsm.Invalidate();
             var dsmTest = test.Evaluate(dsm.ScoreAll);
+            using var dsmBest = dsm.Snapshot();
 
             // Then the LLM's best round (its own state of the shared module).
             SaveLlmPart(outDir, llm, trainer, result, spec, split);
             var llmTest = test.Evaluate(llm.ScoreAll);
 
             // Leave the caller's DSM in its own best state.
-            dsm.Ism.LoadFrom(Path.Combine(outDir, DsmPipeline.IsmFile));
-            dsm.Invalidate();
+            dsm.Restore(dsmBest);
             var run = new BdlmRun(result, dsmTest, llmTest, sw.Elapsed.TotalSeconds);
             WriteMetrics(outDir, split, run, options);
             return run;
         }
-        finally
-        {
-            foreach (var t in trainer.BestLlmState.Values) t.Dispose();
-            trainer.BestLlmState.Clear();
-        }
+        finally { trainer.Dispose(); }
     }
 
     /// <summary>The DSM part of a BDLM folder: config.json and the DSM's best round, which the shared module holds when the trainer returns.</summary>
     public static void SaveDsmPart(string dir, TrainConfig config, DomainModel dsm, BdlmResult result)
     {
         Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllText(Path.Combine(dir, DsmPipeline.ConfigFile), config.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.ConfigFile), config.ToJson());
         DsmPipeline.SaveWeights(dir, config, dsm, result.BestDsmRound);
     }
 
@@ -120,6 +116,6 @@ public static class BdlmPipeline
                 ["llm_loss"] = double.IsNaN(r.LlmLoss) ? null : r.LlmLoss, ["seconds"] = r.Seconds,
             }).ToArray()),
         };
-        AtomicFile.WriteAllText(Path.Combine(outDir, DsmPipeline.MetricsFile), o.ToJsonString(Json.Indented));
+        AtomicFile.WriteAllText(Path.Combine(outDir, ModelFolder.MetricsFile), o.ToJsonString(Json.Indented));
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using BridgeRec.Data;
 using BridgeRec.Domain;
-using BridgeRec.Language;
+using BridgeRec.Evaluation;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using TorchSharp;
@@ -37,6 +37,8 @@ public sealed record BdlmOptions
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public int? DistillSlate { get; init; }
     [System.Text.Json.Serialization.JsonIgnore] public int Slate => DistillSlate ?? 128;
+    /// <summary>The LLM phase's training settings (also the LLM baselines').</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public LlmTrainingOptions Llm => new() { Batch = LlmBatch, LrIsm = LrIsm, LrAdapters = LrAdapters, LrBackbone = LrBackbone };
     /// <summary>DSM epochs per round (BPR + distillation), with the DSM options' evaluation cadence.</summary>
     public int DsmEpochs { get; init; } = 20;
     public int Seed { get; init; } = 2020;
@@ -59,150 +61,180 @@ public sealed record RoundReport(int Round, IReadOnlyDictionary<string, double>?
 public sealed record BdlmResult(IReadOnlyList<RoundReport> Rounds, int BestLlmRound, int BestDsmRound);
 
 /// <summary>
-/// Collaborative training: the LLM phase trains the LLM recommender (and, unless frozen, the shared
-/// module) with cross-entropy plus lambda * tau^2 * KL(p_dsm || p_llm), the DSM a frozen teacher; the
-/// DSM phase trains the DSM with BPR plus lambda * tau^2 * KL(p_llm || p_dsm) over the batch's
-/// candidate items, the LLM's scores cached once per round. Each model keeps its best round on
-/// validation: at the end the shared module holds the DSM's best state, and
-/// <see cref="BestLlmState"/> the LLM's.
+/// One scoring pass of the LLM after its phase: its validation metrics and the DSM phase's objective, which
+/// distils from the same pass; <see cref="Teacher"/> holds what that objective reads and is freed after the phase.
 /// </summary>
-public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions)
+public sealed record LlmPass(IReadOnlyDictionary<string, double> Validation, IDsmObjective DsmObjective, IDisposable? Teacher);
+
+/// <summary>
+/// What a protocol puts into BDLM's collaborative loop (<see cref="BdlmTrainer.Run"/>): each model's loss and
+/// distillation term (as objectives), how each is validated, and how its randomness is drawn. Ranking is
+/// <see cref="RankingProtocol"/> (BPR / softmax CE / softmax KL), click-through <see cref="CtrProtocol"/>
+/// (BCE / BCE / Bernoulli KL). New distillation terms and other DSMs come in through new objectives here.
+/// </summary>
+public interface IBdlmProtocol
+{
+    /// <summary>The validation metric that picks each model's best round.</summary>
+    string Monitor { get; }
+    /// <summary>Parameters the DSM trains beside its own (click-through: its logit offset); kept with its best round.</summary>
+    IReadOnlyList<Parameter> DsmParameters { get; }
+    /// <summary>Parameters the LLM trains beside its own; kept with its best round.</summary>
+    IReadOnlyList<Parameter> LlmParameters { get; }
+    IReadOnlyDictionary<string, double> ValidateDsm(DomainModel dsm);
+    /// <summary>The metrics as the round log shows them.</summary>
+    string Show(IReadOnlyDictionary<string, double> metrics);
+    /// <summary>The random source of round <paramref name="round"/>'s LLM phase.</summary>
+    Random LlmRandom(int round);
+    /// <summary>The LLM phase's objective: its task loss plus distillation from <paramref name="dsm"/> as it stands now (a frozen teacher).</summary>
+    ILlmObjective LlmObjective(DomainModel dsm, int round);
+    /// <summary>Scores the LLM once after its phase: validation, and the DSM phase's objective distilling from it.</summary>
+    LlmPass ScoreLlm(LlmRecommender llm, int round);
+    /// <summary>The DSM phase's training settings in round <paramref name="round"/>.</summary>
+    DsmOptions DsmPhaseOptions(int round);
+}
+
+/// <summary>
+/// BDLM's collaborative training, the one loop for every protocol. Each round has an LLM phase (the LLM's loss plus
+/// distillation from the DSM, a frozen teacher; the shared module trains unless <see cref="BdlmOptions.FreezeIsmInLlm"/>)
+/// and a DSM phase (the DSM's loss plus distillation from the LLM's scores of that round, through
+/// <see cref="DsmTrainer.Fit"/>). Each model keeps its best round on validation: at the end the shared module holds
+/// the DSM's best state, and <see cref="BestLlm"/> the LLM's.
+/// </summary>
+public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : IDisposable
 {
     public BdlmOptions Options { get; } = options;
     public DsmOptions DsmOptions { get; } = dsmOptions;
     public Action<string>? Log { get; init; }
-    /// <summary>(round, users done, users) during each LLM phase's epochs.</summary>
+    /// <summary>(round, examples done, examples) during each LLM phase's epochs.</summary>
     public Action<int, int, int>? Progress { get; init; }
 
-    /// <summary>The LLM's best weights (shared module + its trainable parameters), by name.</summary>
-    public Dictionary<string, Tensor> BestLlmState { get; } = new();
+    /// <summary>The LLM's best round (the shared module as it left it and every weight it trained); null before a round ran. The trainer owns it.</summary>
+    public LlmState? BestLlm { get; private set; }
 
+    /// <summary>Ranking BDLM (<see cref="RankingProtocol"/>) on <paramref name="split"/>.</summary>
     public BdlmResult Run(DomainModel dsm, LlmRecommender llm, Split split,
-        Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, CancellationToken ct = default)
+        Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, CancellationToken ct = default) =>
+        Run(dsm, llm, new RankingProtocol(split, validate, monitor, Options, DsmOptions), ct);
+
+    public BdlmResult Run(DomainModel dsm, LlmRecommender llm, IBdlmProtocol protocol, CancellationToken ct = default)
     {
         Options.Validate();
-        var d = split.Dataset;
-        var train = new UserItemIndex(d.NumUsers, d.NumItems, split.Train);
-        var sequences = PromptBuilder.Histories(split, includeValidation: false);
-        llm.UseHistories(sequences);
+        string monitor = protocol.Monitor;
         var rounds = new List<RoundReport>();
         var sw = Stopwatch.StartNew();
 
-        var dsmMetrics = validate(dsm);
+        var dsmMetrics = protocol.ValidateDsm(dsm);
         rounds.Add(new RoundReport(0, null, dsmMetrics, double.NaN, sw.Elapsed.TotalSeconds));
-        Log?.Invoke($"round 0 (DSM alone): {Show(dsmMetrics, monitor)}");
+        Log?.Invoke($"round 0 (DSM alone): {protocol.Show(dsmMetrics)}");
         double bestDsm = dsmMetrics[monitor], bestLlm = double.NegativeInfinity;
         int bestDsmRound = 0, bestLlmRound = 0;
-        var bestDsmIsm = Snapshot(dsm.Ism.named_parameters());
-
-        for (int round = 1; round <= Options.Rounds; round++)
+        var bestDsmState = DsmBest.Capture(dsm, protocol.DsmParameters);
+        try
         {
-            sw.Restart();
-            ct.ThrowIfCancellationRequested();
-            // (a) LLM phase, the DSM a frozen teacher.
-            dsm.Invalidate();
-            double llmLoss = LlmPhase(llm, dsm, sequences, round, ct);
-            // One pass of the LLM over every user's training prompt serves both its validation and the DSM phase's teacher.
-            using var teacher = CacheScores(llm, sequences, d.NumUsers, d.NumItems);
-            var llmMetrics = validate(new PrecomputedScores(llm.Name, teacher));
-            if (llmMetrics[monitor] > bestLlm)
+            for (int round = 1; round <= Options.Rounds; round++)
             {
-                bestLlm = llmMetrics[monitor]; bestLlmRound = round;
-                foreach (var t in BestLlmState.Values) t.Dispose();
-                BestLlmState.Clear();
-                foreach (var (k, v) in Snapshot(LlmState(llm))) BestLlmState[k] = v;
+                sw.Restart();
+                ct.ThrowIfCancellationRequested();
+                double llmLoss = RunLlmPhase(llm, dsm, protocol, round, ct);
+                var pass = protocol.ScoreLlm(llm, round);
+                using var teacher = pass.Teacher;
+                if (pass.Validation[monitor] > bestLlm)
+                {
+                    bestLlm = pass.Validation[monitor]; bestLlmRound = round;
+                    BestLlm?.Dispose();
+                    BestLlm = LlmState.Capture(llm, protocol.LlmParameters);
+                }
+                new DsmTrainer(protocol.DsmPhaseOptions(round)).Fit(dsm, pass.DsmObjective, protocol.ValidateDsm, store: null, resume: false, ct);
+                dsmMetrics = protocol.ValidateDsm(dsm);
+                if (dsmMetrics[monitor] > bestDsm)
+                {
+                    bestDsm = dsmMetrics[monitor]; bestDsmRound = round;
+                    bestDsmState.Dispose();
+                    bestDsmState = DsmBest.Capture(dsm, protocol.DsmParameters);
+                }
+                rounds.Add(new RoundReport(round, pass.Validation, dsmMetrics, llmLoss, sw.Elapsed.TotalSeconds));
+                Log?.Invoke(FormattableString.Invariant($"round {round}: LLM {protocol.Show(pass.Validation)} (loss {llmLoss:F4}); DSM {protocol.Show(dsmMetrics)}; {sw.Elapsed.TotalSeconds:F0}s"));
             }
-            // (b) DSM phase, the LLM a frozen teacher through its cached scores.
-            var trainer = new DsmTrainer(DsmOptions with { Epochs = Options.DsmEpochs, Patience = 0, Seed = DsmOptions.Seed + 1000 * round, Lr = Options.DsmLr ?? DsmOptions.Lr })
-            {
-                Extra = Options.Lambda > 0 ? DsmDistillation(teacher) : null,
-            };
-            trainer.Fit(dsm, train, m => validate(m), store: null, resume: false, ct);
-            dsm.Invalidate();
-            dsmMetrics = validate(dsm);
-            if (dsmMetrics[monitor] > bestDsm)
-            {
-                bestDsm = dsmMetrics[monitor]; bestDsmRound = round;
-                DisposeAll(bestDsmIsm);
-                bestDsmIsm = Snapshot(dsm.Ism.named_parameters());
-            }
-            rounds.Add(new RoundReport(round, llmMetrics, dsmMetrics, llmLoss, sw.Elapsed.TotalSeconds));
-            Log?.Invoke($"round {round}: LLM {Show(llmMetrics, monitor)} (loss {llmLoss:F4}); DSM {Show(dsmMetrics, monitor)}; {sw.Elapsed.TotalSeconds:F0}s");
+            bestDsmState.Restore(dsm);
         }
-        Restore(dsm.Ism.named_parameters(), bestDsmIsm);
-        DisposeAll(bestDsmIsm);
-        dsm.Invalidate();
+        finally { bestDsmState.Dispose(); }
         return new BdlmResult(rounds, bestLlmRound, bestDsmRound);
     }
 
-    /// <summary>Puts the LLM's best round back (the shared module included); the DSM's state is then gone from the module.</summary>
-    public void RestoreBestLlm(LlmRecommender llm)
+    /// <summary>One LLM phase: <see cref="LlmTraining.Train"/> for the configured epochs on the protocol's objective.</summary>
+    double RunLlmPhase(LlmRecommender llm, DomainModel dsm, IBdlmProtocol protocol, int round, CancellationToken ct)
     {
-        if (BestLlmState.Count > 0) Restore(LlmState(llm), BestLlmState);
-    }
-
-    static IEnumerable<(string name, Parameter parameter)> LlmState(LlmRecommender llm) =>
-        llm.Ism.named_parameters().Select(p => ("ism." + p.name, p.parameter))
-            .Concat(llm.named_parameters().Where(p => p.parameter.requires_grad));
-
-    /// <summary>The LLM's scores of every item for every user with a history (other rows stay 0: they never appear in a BPR batch).</summary>
-    static Tensor CacheScores(LlmRecommender llm, IReadOnlyList<int>[] sequences, int numUsers, int numItems)
-    {
-        var users = Enumerable.Range(0, numUsers).Where(u => sequences[u].Count > 0).ToArray();
-        var all = zeros(numUsers, numItems);
-        using var scores = llm.ScoreAll(users);
-        using var idx = tensor(users.Select(u => (long)u).ToArray());
-        all.index_copy_(0, idx, scores);
-        return all;
-    }
-
-    /// <summary>One LLM phase: <see cref="LlmTraining.Epoch"/> for the configured epochs, the DSM a frozen teacher.</summary>
-    double LlmPhase(LlmRecommender llm, DomainModel teacher, IReadOnlyList<int>[] sequences, int round, CancellationToken ct)
-    {
-        var optimizers = LlmTraining.Optimizers(llm, Options, trainIsm: !Options.FreezeIsmInLlm);
+        var objective = protocol.LlmObjective(dsm, round);
         try
         {
-            var rng = new Random(unchecked(Options.Seed * 7919 + round));
-            double loss = double.NaN;
-            for (int epoch = 0; epoch < Options.LlmEpochs; epoch++)
-                loss = LlmTraining.Epoch(llm, teacher.FinalEmbeddings(), sequences, optimizers, Options, rng, ct,
-                    Progress is null ? null : (done, all) => Progress(round, done, all));
-            return loss;
+            return LlmTraining.Train(llm, objective, Options.Llm, Options.LlmEpochs, trainIsm: !Options.FreezeIsmInLlm,
+                protocol.LlmRandom(round), ct, Progress is null ? null : (done, all) => Progress(round, done, all));
         }
-        finally { LlmTraining.Release(llm, optimizers); }
+        finally { (objective as IDisposable)?.Dispose(); }
     }
 
-    /// <summary>
-    /// The DSM phase's extra term: tau^2 * KL(p_llm || p_dsm) for every user of the batch over one shared slate
-    /// of candidates, the batch's first <see cref="BdlmOptions.DistillSlate"/>/2 positive and as many negative items
-    /// (the batch is in random order, so this is a random slate). All 2B of them would cost B x 2B per batch:
-    /// with B = 2048 that made one DSM phase on ML-100K take minutes instead of seconds.
-    /// </summary>
-    ExtraLoss DsmDistillation(Tensor teacherScores) => (fu, fi, users, pos, neg) =>
-    {
-        long half = Math.Min(pos.shape[0], Math.Max(1, Options.Slate / 2));
-        var candidates = cat([pos.narrow(0, 0, half), neg.narrow(0, 0, half)], 0);
-        var student = fu.index_select(0, users).matmul(fi.index_select(0, candidates).t());
-        Tensor teacher;
-        using (no_grad()) teacher = teacherScores.index_select(0, users).index_select(1, candidates);
-        return LlmTraining.Kl(teacher, student, Options.Tau, Options.Lambda);
-    };
+    /// <summary>Puts the LLM's best round back (the shared module included); the DSM's state is then gone from the module.</summary>
+    public void RestoreBestLlm(LlmRecommender llm) => BestLlm?.Restore(llm);
 
-    static string Show(IReadOnlyDictionary<string, double> m, string monitor) =>
-        string.Join(" ", m.Where(kv => kv.Key.StartsWith("hr@") || kv.Key.StartsWith("ndcg@") || kv.Key == monitor).Select(kv => $"{kv.Key} {kv.Value:F4}").Distinct());
-
-    static Dictionary<string, Tensor> Snapshot(IEnumerable<(string name, Parameter parameter)> ps)
+    public void Dispose()
     {
+        BestLlm?.Dispose();
+        BestLlm = null;
+    }
+
+    /// <summary>The DSM's best round: its weights and the protocol's parameters beside them.</summary>
+    sealed class DsmBest(DsmState model, Tensor[] extra, IReadOnlyList<Parameter> parameters) : IDisposable
+    {
+        public static DsmBest Capture(DomainModel dsm, IReadOnlyList<Parameter> parameters)
+        {
+            using var _ = no_grad();
+            return new DsmBest(dsm.Snapshot(), parameters.Select(p => p.detach().clone()).ToArray(), parameters);
+        }
+
+        public void Restore(DomainModel dsm)
+        {
+            dsm.Restore(model);
+            using var _ = no_grad();
+            for (int k = 0; k < extra.Length; k++) parameters[k].copy_(extra[k]);
+        }
+
+        public void Dispose()
+        {
+            model.Dispose();
+            foreach (var t in extra) t.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// An LLM's trained state: the shared module as it was and every other weight that trains (adapters, LoRA or backbone
+/// weights, the protocol's parameters such as a logit offset). Kept in memory beside the DSM's own best state.
+/// </summary>
+public sealed class LlmState : IDisposable
+{
+    readonly IsmState _ism;
+    readonly Parameter[] _trained;
+    readonly Tensor[] _values;
+
+    LlmState(IsmState ism, Parameter[] trained, Tensor[] values) { _ism = ism; _trained = trained; _values = values; }
+
+    public static LlmState Capture(LlmRecommender llm, IReadOnlyList<Parameter> extra)
+    {
+        var trained = llm.parameters().Where(p => p.requires_grad).Concat(extra).ToArray();
         using var _ = no_grad();
-        return ps.ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        return new LlmState(llm.Ism.Snapshot(), trained, trained.Select(p => p.detach().clone()).ToArray());
     }
 
-    static void Restore(IEnumerable<(string name, Parameter parameter)> ps, IReadOnlyDictionary<string, Tensor> from)
+    public void Restore(LlmRecommender llm)
     {
+        llm.Ism.Restore(_ism);
         using var _ = no_grad();
-        foreach (var (name, p) in ps)
-            if (from.TryGetValue(name, out var t)) p.copy_(t);
+        for (int k = 0; k < _trained.Length; k++) _trained[k].copy_(_values[k]);
     }
 
-    static void DisposeAll(Dictionary<string, Tensor> ts) { foreach (var t in ts.Values) t.Dispose(); }
+    public void Dispose()
+    {
+        _ism.Dispose();
+        foreach (var t in _values) t.Dispose();
+    }
 }

@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
+using BridgeRec.LlmRec;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
@@ -72,8 +74,6 @@ public sealed record TrainConfig
 /// </summary>
 public static class DsmPipeline
 {
-    public const string ConfigFile = "config.json", IsmFile = "ism.safetensors", MetricsFile = "metrics.json",
-        OwnWeightsFile = "model.safetensors";
 
     /// <summary>A fresh model for the split (ISM initialised with the config's seed).</summary>
     public static IRecommender Build(TrainConfig config, Split split, UserItemIndex train)
@@ -107,7 +107,7 @@ public static class DsmPipeline
     {
         config.Validate();
         Directory.CreateDirectory(outDir);
-        string configPath = Path.Combine(outDir, ConfigFile);
+        string configPath = Path.Combine(outDir, ModelFolder.ConfigFile);
         if (resume && File.Exists(configPath))
         {
             var saved = TrainConfig.FromJsonFile(configPath);
@@ -124,7 +124,7 @@ public static class DsmPipeline
             var validation = ValidationEvaluator(split, config);
             trainer ??= new DsmTrainer(config.Train);
             result = trainer.Fit(dsm, train, m => validation.Evaluate(m.ScoreAll).ToDictionary(),
-                new CheckpointStore(Path.Combine(outDir, "checkpoints")), resume, ct);
+                new CheckpointStore(Path.Combine(outDir, ModelFolder.CheckpointsDir)), resume, ct);
             // Interrupted: keep the checkpoints for --resume, write no final model.
             ct.ThrowIfCancellationRequested();
             SaveWeights(outDir, config, dsm, result.BestEpoch);
@@ -138,11 +138,11 @@ public static class DsmPipeline
     public static void SaveWeights(string outDir, TrainConfig config, DomainModel dsm, int bestEpoch)
     {
         Directory.CreateDirectory(outDir);
-        dsm.Ism.Save(Path.Combine(outDir, IsmFile), new Dictionary<string, string>
+        dsm.Ism.Save(Path.Combine(outDir, ModelFolder.IsmFile), new Dictionary<string, string>
         {
             ["model"] = config.Model, ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
-        if (dsm.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(outDir, OwnWeightsFile), own);
+        if (dsm.OwnWeights() is { Count: > 0 } own) SafeTensors.Save(Path.Combine(outDir, ModelFolder.OwnWeightsFile), own);
     }
 
     static void WriteMetrics(string outDir, TrainConfig config, Split split, TrainResult? train, EvaluationResult test, UserItemIndex trainIndex)
@@ -170,7 +170,7 @@ public static class DsmPipeline
         var byPopularity = Breakdowns.ByItemPopularity(test, trainIndex.ItemDegrees());
         o["by_user_activity"] = Buckets(byActivity);
         o["by_item_popularity"] = Buckets(byPopularity);
-        AtomicFile.WriteAllText(Path.Combine(outDir, MetricsFile), o.ToJsonString(SharedModule.Json.Indented));
+        AtomicFile.WriteAllText(Path.Combine(outDir, ModelFolder.MetricsFile), o.ToJsonString(Json.Indented));
     }
 
     static JsonObject ToJson(IReadOnlyDictionary<string, double> m)
@@ -188,26 +188,25 @@ public static class DsmPipeline
     /// <summary>Reloads a model folder: its configuration, the same split, and the trained model.</summary>
     public static (TrainConfig Config, Split Split, IRecommender Model) Load(string modelDir)
     {
-        string configPath = Path.Combine(modelDir, ConfigFile);
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"--model {modelDir}: no {ConfigFile}; is this a folder written by 'bridgerec train'?", configPath);
+        string configPath = Path.Combine(modelDir, ModelFolder.ConfigFile);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"--model {modelDir}: no {ModelFolder.ConfigFile}; is this a folder written by 'bridgerec train'?", configPath);
         var config = TrainConfig.FromJsonFile(configPath);
         var split = DataSource.Load(config.Data);
         var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
         var model = Build(config, split, train);
         if (model is DomainModel dsm)
         {
-            string ism = Path.Combine(modelDir, IsmFile);
-            if (!File.Exists(ism)) throw new FileNotFoundException($"--model {modelDir}: no {IsmFile} (training did not finish?)", ism);
+            string ism = Path.Combine(modelDir, ModelFolder.IsmFile);
+            if (!File.Exists(ism)) throw new FileNotFoundException($"--model {modelDir}: no {ModelFolder.IsmFile} (training did not finish?)", ism);
             dsm.Ism.LoadFrom(ism);
-            if (dsm.OwnWeights() is { Count: > 0 } own)
+            if (dsm.OwnWeights().Count > 0)
             {
-                string path = Path.Combine(modelDir, OwnWeightsFile);
-                if (!File.Exists(path)) throw new FileNotFoundException($"--model {modelDir}: no {OwnWeightsFile} ({config.Model} keeps weights beside the ISM)", path);
-                var loaded = Language.SafeTensors.Load(path);
-                try { foreach (var (name, w) in own) Language.SafeTensors.CopyInto(loaded, name, w, path); }
+                string path = Path.Combine(modelDir, ModelFolder.OwnWeightsFile);
+                if (!File.Exists(path)) throw new FileNotFoundException($"--model {modelDir}: no {ModelFolder.OwnWeightsFile} ({config.Model} keeps weights beside the ISM)", path);
+                var loaded = SafeTensors.Load(path);
+                try { dsm.LoadOwnWeights(loaded, path); }
                 finally { foreach (var t in loaded.Values) t.Dispose(); }
             }
-            dsm.Invalidate();
         }
         return (config, split, model);
     }

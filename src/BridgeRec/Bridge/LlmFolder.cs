@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
@@ -28,26 +29,24 @@ public sealed record LlmSpec
 /// </summary>
 public static class LlmFolder
 {
-    public const string SpecFile = "llm.json", WeightsFile = "llm.safetensors", IsmFile = "llm-ism.safetensors";
-
-    public static bool Exists(string dir) => File.Exists(Path.Combine(dir, SpecFile));
+    public static bool Exists(string dir) => File.Exists(Path.Combine(dir, ModelFolder.LlmSpecFile));
 
     public static void Save(string dir, LlmRecommender llm, LlmSpec spec)
     {
         Directory.CreateDirectory(dir);
         var trained = llm.named_parameters().Where(p => p.parameter.requires_grad)
             .ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        SafeTensors.Save(Path.Combine(dir, WeightsFile), trained);
-        llm.Ism.Save(Path.Combine(dir, IsmFile), new Dictionary<string, string> { ["role"] = "llm", ["best_round"] = spec.BestRound.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        SafeTensors.Save(Path.Combine(dir, ModelFolder.LlmWeightsFile), trained);
+        llm.Ism.Save(Path.Combine(dir, ModelFolder.LlmIsmFile), new Dictionary<string, string> { ["role"] = "llm", ["best_round"] = spec.BestRound.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         // The spec last: a folder with llm.json is complete.
-        AtomicFile.WriteAllText(Path.Combine(dir, SpecFile), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions));
+        AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.LlmSpecFile), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions));
     }
 
     public static LlmSpec ReadSpec(string dir)
     {
-        string path = Path.Combine(dir, SpecFile);
+        string path = Path.Combine(dir, ModelFolder.LlmSpecFile);
         if (!File.Exists(path))
-            throw new FileNotFoundException($"--model {dir}: no {SpecFile}, so no LLM recommender was saved here (only 'bridgerec bdlm', 'bridgerec demo' and experiment runs with bdlm write one); use --via dsm", path);
+            throw new FileNotFoundException($"--model {dir}: no {ModelFolder.LlmSpecFile}, so no LLM recommender was saved here (only 'bridgerec bdlm', 'bridgerec demo' and experiment runs with bdlm write one); use --via dsm", path);
         try
         {
             return JsonSerializer.Deserialize<LlmSpec>(File.ReadAllText(path), TrainConfig.JsonOptions)
@@ -67,9 +66,9 @@ public static class LlmFolder
     public static LlmRecommender Load(string dir, Split split)
     {
         var spec = ReadSpec(dir);
-        string ismPath = Path.Combine(dir, IsmFile), weightsPath = Path.Combine(dir, WeightsFile);
+        string ismPath = Path.Combine(dir, ModelFolder.LlmIsmFile), weightsPath = Path.Combine(dir, ModelFolder.LlmWeightsFile);
         foreach (var f in new[] { ismPath, weightsPath })
-            if (!File.Exists(f)) throw new FileNotFoundException($"--model {dir}: {SpecFile} is there but {Path.GetFileName(f)} is not (copied in part?)", f);
+            if (!File.Exists(f)) throw new FileNotFoundException($"--model {dir}: {ModelFolder.LlmSpecFile} is there but {Path.GetFileName(f)} is not (copied in part?)", f);
         var ism = InformationSharingModule.Load(ismPath);
         if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
         {

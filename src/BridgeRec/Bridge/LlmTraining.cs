@@ -1,76 +1,157 @@
+using System.Diagnostics;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Bridge;
 
+/// <summary>How the LLM recommender trains: its batch and the learning rate of each parameter group.</summary>
+public sealed record LlmTrainingOptions
+{
+    public int Batch { get; init; } = 16;
+    public double LrIsm { get; init; } = 1e-3;
+    public double LrAdapters { get; init; } = 1e-3;
+    public double LrBackbone { get; init; } = 1e-4;
+}
+
 /// <summary>
-/// The one home of LLM-recommender training steps, shared by BDLM's LLM phase and the LLM baselines:
-/// next-item cross-entropy on a random prefix of each user's training sequence, plus, with a teacher,
-/// lambda * tau^2 * KL(p_teacher || p_llm).
+/// What the LLM recommender learns in <see cref="LlmTraining.Epoch"/>, the one LLM epoch loop: the examples of an
+/// epoch and the loss of a batch of them, distillation included. Ranking trains next-item cross-entropy on users'
+/// prefixes (<see cref="NextItemObjective"/>), click-through BCE on labelled rows (<see cref="CtrTraining"/>).
+/// </summary>
+public interface ILlmObjective
+{
+    /// <summary>Parameters trained beside the LLM's own (the click-through logit offset), at the adapters' rate.</summary>
+    IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>The examples of one epoch in training order (a fresh sample of them where the objective samples).</summary>
+    int[] Examples(Random rng);
+
+    /// <summary>The loss of a batch of examples (differentiable); <paramref name="rng"/> draws anything the batch needs.</summary>
+    Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng);
+}
+
+/// <summary>
+/// A distillation term of the LLM's loss: a frozen teacher's view of the batch's examples compared with the LLM's
+/// (student's) scores of them. Softmax KL over all items for ranking, Bernoulli KL of one logit per row for click-through.
+/// </summary>
+public interface ILlmDistillation
+{
+    Tensor Loss(int[] batch, Tensor student);
+}
+
+/// <summary>Validation metrics after one LLM epoch, its mean training loss and its seconds.</summary>
+public sealed record LlmEpochReport(int Epoch, double Loss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
+
+public sealed record LlmFit(int BestEpoch, IReadOnlyList<LlmEpochReport> History);
+
+/// <summary>
+/// The one home of LLM-recommender training, shared by BDLM's LLM phase and the LLM baselines of both protocols:
+/// the optimizers (AdamW per parameter group), the epoch loop over an <see cref="ILlmObjective"/>, and a fit that
+/// validates after each epoch and keeps the best one.
 /// </summary>
 public static class LlmTraining
 {
-    /// <summary>AdamW per parameter group: adapters, the shared module (when it trains) and the trainable backbone weights.</summary>
-    public static List<SafeAdam> Optimizers(LlmRecommender llm, BdlmOptions o, bool trainIsm)
+    /// <summary>AdamW per parameter group: adapters (and the objective's own parameters), the shared module (when it trains) and the trainable backbone weights.</summary>
+    public static List<SafeAdam> Optimizers(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, bool trainIsm)
     {
-        foreach (var p in llm.Ism.parameters()) p.requires_grad = trainIsm;
         var list = new List<SafeAdam> { new(llm.AdapterParameters(), o.LrAdapters, weightDecay: 0.01) };
         if (trainIsm) list.Add(new SafeAdam(llm.Ism.parameters(), o.LrIsm));
         var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
         if (backbone.Count > 0) list.Add(new SafeAdam(backbone, o.LrBackbone, weightDecay: 0.01));
+        if (objective.Parameters.Count > 0) list.Add(new SafeAdam(objective.Parameters, o.LrAdapters));
         return list;
     }
 
-    /// <summary>Undoes what <see cref="Optimizers"/> changed: the shared module trains again (the DSM needs it).</summary>
-    public static void Release(LlmRecommender llm, List<SafeAdam> optimizers)
+    /// <summary>
+    /// Trains <paramref name="epochs"/> epochs with the shared module trainable only when <paramref name="trainIsm"/>
+    /// (restored on return); returns the last epoch's mean loss. <paramref name="progress"/> gets (examples done, examples).
+    /// </summary>
+    public static double Train(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, int epochs, bool trainIsm,
+        Random rng, CancellationToken ct, Action<int, int>? progress = null)
     {
-        foreach (var p in llm.Ism.parameters()) p.requires_grad = true;
-        foreach (var o in optimizers) o.Dispose();
-        llm.eval();
+        using var trainability = llm.Ism.Trainable(trainIsm);
+        var optimizers = Optimizers(llm, objective, o, trainIsm);
+        try
+        {
+            double loss = double.NaN;
+            for (int epoch = 0; epoch < epochs; epoch++)
+                loss = Epoch(llm, objective, optimizers, o.Batch, rng, ct, progress);
+            return loss;
+        }
+        finally { foreach (var opt in optimizers) opt.Dispose(); }
     }
 
-    /// <summary>One epoch over the users with at least two training items (a random <see cref="BdlmOptions.LlmUsersPerEpoch"/> of them when set); returns the mean loss. <paramref name="progress"/> gets (users done, users) after each batch.</summary>
-    public static double Epoch(LlmRecommender llm, (Tensor Users, Tensor Items)? teacher, IReadOnlyList<int>[] sequences,
-        IReadOnlyList<SafeAdam> optimizers, BdlmOptions o, Random rng, CancellationToken ct,
-        Action<int, int>? progress = null)
+    /// <summary>
+    /// An LLM on its own: <paramref name="epochs"/> epochs, <paramref name="validate"/> after each, ending with the best
+    /// epoch's trained weights (the LLM's and the objective's). The shared module trains only when <paramref name="trainIsm"/>.
+    /// </summary>
+    public static LlmFit Fit(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, int epochs, bool trainIsm,
+        Func<IReadOnlyDictionary<string, double>> validate, string monitor, Random rng,
+        Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default)
     {
-        var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
-        rng.Shuffle(users);
-        if (o.LlmUsersPerEpoch is int n && n < users.Length) users = users[..n];
+        using var trainability = llm.Ism.Trainable(trainIsm);
+        var optimizers = Optimizers(llm, objective, o, trainIsm);
+        var trained = llm.parameters().Where(p => p.requires_grad).Concat(objective.Parameters).ToList();
+        var history = new List<LlmEpochReport>();
+        Tensor[]? best = null;
+        double bestValue = double.NegativeInfinity;
+        int bestEpoch = 0;
+        try
+        {
+            for (int epoch = 1; epoch <= epochs; epoch++)
+            {
+                var sw = Stopwatch.StartNew();
+                double loss = Epoch(llm, objective, optimizers, o.Batch, rng, ct, progress);
+                var metrics = validate();
+                double value = metrics[monitor];
+                history.Add(new LlmEpochReport(epoch, loss, metrics, sw.Elapsed.TotalSeconds));
+                log?.Invoke(FormattableString.Invariant($"  epoch {epoch}/{epochs}: loss {loss:F4}, validation {monitor} {value:F4} ({sw.Elapsed.TotalSeconds:F0}s)"));
+                if (value > bestValue)
+                {
+                    bestValue = value; bestEpoch = epoch;
+                    if (best is not null) foreach (var t in best) t.Dispose();
+                    using var _ = no_grad();
+                    best = trained.Select(p => p.detach().clone()).ToArray();
+                }
+            }
+            if (best is not null)
+            {
+                using var _ = no_grad();
+                for (int k = 0; k < trained.Count; k++) trained[k].copy_(best[k]);
+            }
+        }
+        finally
+        {
+            if (best is not null) foreach (var t in best) t.Dispose();
+            foreach (var opt in optimizers) opt.Dispose();
+            llm.eval();
+        }
+        return new LlmFit(bestEpoch, history);
+    }
+
+    /// <summary>One epoch over the objective's examples in batches; returns the mean loss. <paramref name="progress"/> gets (examples done, examples) after each batch.</summary>
+    public static double Epoch(LlmRecommender llm, ILlmObjective objective, IReadOnlyList<SafeAdam> optimizers, int batchSize,
+        Random rng, CancellationToken ct, Action<int, int>? progress = null)
+    {
+        var examples = objective.Examples(rng);
         double total = 0;
         int steps = 0;
         llm.train();
-        for (int s = 0; s < users.Length; s += o.LlmBatch)
+        for (int s = 0; s < examples.Length; s += batchSize)
         {
             ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var batchUsers = users.Skip(s).Take(o.LlmBatch).ToArray();
-            var prompts = new List<Prompt>(batchUsers.Length);
-            var targets = new long[batchUsers.Length];
-            for (int k = 0; k < batchUsers.Length; k++)
-            {
-                var seq = sequences[batchUsers[k]];
-                int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
-                prompts.Add(llm.Prompts.Build(batchUsers[k], seq.Take(t).ToList()));
-                targets[k] = seq[t];
-            }
+            var batch = examples.AsSpan(s, Math.Min(batchSize, examples.Length - s)).ToArray();
             foreach (var opt in optimizers) opt.ZeroGrad();
-            var scores = llm.Score(llm.Prompts.Collate(prompts));
-            var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
-            if (teacher is { } tch && o.Lambda > 0)
-            {
-                Tensor teacherScores;
-                using (no_grad())
-                    teacherScores = tch.Users.index_select(0, tensor(batchUsers.Select(u => (long)u).ToArray(), device: tch.Users.device)).matmul(tch.Items.t());
-                loss = loss + Kl(teacherScores, scores, o.Tau, o.Lambda);
-            }
+            var loss = objective.BatchLoss(llm, batch, rng);
             loss.backward();
             foreach (var opt in optimizers) opt.Step();
             total += loss.item<float>();
             steps++;
-            progress?.Invoke(Math.Min(s + o.LlmBatch, users.Length), users.Length);
+            progress?.Invoke(Math.Min(s + batchSize, examples.Length), examples.Length);
         }
         llm.eval();
         return steps == 0 ? double.NaN : total / steps;
@@ -86,4 +167,68 @@ public static class LlmTraining
         var logQ = nn.functional.log_softmax(student.mul(inv), 1);
         return (logP.exp() * (logP - logQ)).sum(1).mean().mul(scale);
     }
+}
+
+/// <summary>
+/// Ranking's LLM objective: next-item cross-entropy on a random prefix of each user's training sequence (users with
+/// at least two items; a random <paramref name="usersPerEpoch"/> of them per epoch when set), plus the distillation term.
+/// </summary>
+public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? usersPerEpoch, ILlmDistillation? distillation = null) : ILlmObjective, IDisposable
+{
+    public void Dispose() => (distillation as IDisposable)?.Dispose();
+
+    public IReadOnlyList<Parameter> Parameters => [];
+
+    public int[] Examples(Random rng)
+    {
+        var users = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2).ToArray();
+        rng.Shuffle(users);
+        return usersPerEpoch is int n && n < users.Length ? users[..n] : users;
+    }
+
+    public Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng)
+    {
+        var prompts = new List<Prompt>(batch.Length);
+        var targets = new long[batch.Length];
+        for (int k = 0; k < batch.Length; k++)
+        {
+            var seq = sequences[batch[k]];
+            int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
+            prompts.Add(llm.Prompts.Build(batch[k], seq.Take(t).ToList()));
+            targets[k] = seq[t];
+        }
+        var scores = llm.Score(llm.Prompts.Collate(prompts));
+        var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
+        return distillation is null ? loss : loss + distillation.Loss(batch, scores);
+    }
+}
+
+/// <summary>
+/// lambda * tau^2 * KL(softmax(teacher / tau) || softmax(llm / tau)) over all items, the teacher a DSM's final
+/// embeddings frozen when the term is made (a copy: the phase's own steps must not move the teacher).
+/// </summary>
+public sealed class SoftmaxDistillation : ILlmDistillation, IDisposable
+{
+    readonly Tensor _users, _items;
+    readonly double _tau, _lambda;
+
+    public SoftmaxDistillation((Tensor Users, Tensor Items) teacher, double tau, double lambda)
+    {
+        using (no_grad())
+        {
+            _users = teacher.Users.detach().clone().DetachFromDisposeScope();
+            _items = teacher.Items.detach().clone().DetachFromDisposeScope();
+        }
+        _tau = tau; _lambda = lambda;
+    }
+
+    public Tensor Loss(int[] batch, Tensor student)
+    {
+        Tensor teacher;
+        using (no_grad())
+            teacher = _users.index_select(0, tensor(batch.Select(u => (long)u).ToArray(), device: _users.device)).matmul(_items.t());
+        return LlmTraining.Kl(teacher, student, _tau, _lambda);
+    }
+
+    public void Dispose() { _users.Dispose(); _items.Dispose(); }
 }

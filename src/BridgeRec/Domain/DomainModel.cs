@@ -1,18 +1,11 @@
+using BridgeRec.Evaluation;
+using BridgeRec.IO;
+using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Domain;
-
-/// <summary>Anything that scores every item for a batch of users.</summary>
-public interface IRecommender
-{
-    string Name { get; }
-    int NumItems { get; }
-
-    /// <summary>Scores [users.Length, NumItems] (no gradient). Seen items are not excluded here: protocols do that.</summary>
-    Tensor ScoreAll(int[] users);
-}
 
 /// <summary>
 /// A domain-specific model (DSM) whose ego embeddings are the information sharing module's
@@ -43,27 +36,67 @@ public abstract class DomainModel : nn.Module, IRecommender
     /// <summary>Trained weights this model keeps beside the ISM, by name (none for MF and LightGCN).</summary>
     public virtual IReadOnlyDictionary<string, Tensor> OwnWeights() => new Dictionary<string, Tensor>();
 
-    (Tensor Users, Tensor Items)? _frozen;
+    (Tensor Users, Tensor Items)? _final;
+    (long Ism, long Steps, long Own) _finalVersion;
+    long _ownVersion;
 
-    /// <summary>Computes final embeddings once for scoring many users; call again after training changes the ISM.</summary>
+    /// <summary>What the final embeddings were computed from: restores and loads of the tables, optimizer steps of any parameter, restores of the own weights.</summary>
+    (long Ism, long Steps, long Own) Version() => (Ism.Version, ParameterVersions.Of(parameters()), _ownVersion);
+
+    /// <summary>
+    /// Final embeddings for scoring many users, computed once per state of the weights: a training step or a
+    /// restore changes <see cref="Version"/>, and the next call recomputes. The tensors belong to the model and
+    /// are freed at that point: a caller that needs them across training (a frozen teacher) clones them.
+    /// </summary>
     public (Tensor Users, Tensor Items) FinalEmbeddings()
     {
-        if (_frozen is { } f) return f;
+        var version = Version();
+        if (_final is { } f && version == _finalVersion) return f;
+        ForgetFinal();
         using var _ = no_grad();
         // The cache outlives any dispose scope the caller (an evaluator's batch loop) may have open.
         using (var scope = NewDisposeScope())
         {
             var (u, i) = Embed();
-            _frozen = (u.detach().DetachFromDisposeScope(), i.detach().DetachFromDisposeScope());
+            _final = (u.detach().DetachFromDisposeScope(), i.detach().DetachFromDisposeScope());
         }
-        return _frozen.Value;
+        _finalVersion = version;
+        return _final.Value;
     }
 
-    /// <summary>Forget cached final embeddings (the ISM changed).</summary>
-    public void Invalidate()
+    void ForgetFinal()
     {
-        if (_frozen is { } f) { f.Users.Dispose(); f.Items.Dispose(); }
-        _frozen = null;
+        if (_final is { } f) { f.Users.Dispose(); f.Items.Dispose(); }
+        _final = null;
+    }
+
+    /// <summary>A copy of everything the model trains (the shared tables and its own weights), to <see cref="Restore"/> later.</summary>
+    public DsmState Snapshot()
+    {
+        using var _ = no_grad();
+        return new DsmState(Ism.Snapshot(), OwnWeights().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()));
+    }
+
+    /// <summary>Puts a <see cref="Snapshot"/> back; the state stays the caller's.</summary>
+    public void Restore(DsmState state)
+    {
+        Ism.Restore(state.Ism);
+        LoadOwnWeights(state.Own, "a snapshot");
+    }
+
+    /// <summary>Copies this model's own weights (<see cref="OwnWeights"/>) from tensors read from <paramref name="source"/>.</summary>
+    public void LoadOwnWeights(IReadOnlyDictionary<string, Tensor> loaded, string source)
+    {
+        var own = OwnWeights();
+        if (own.Count == 0) return;
+        foreach (var (name, w) in own) SafeTensors.CopyInto(loaded, name, w, source);
+        _ownVersion++;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) ForgetFinal();
+        base.Dispose(disposing);
     }
 
     public Tensor ScoreAll(int[] users)
@@ -121,6 +154,19 @@ public abstract class DomainModel : nn.Module, IRecommender
         using var regScale = (0.5 / users.shape[0] * l2).ToScalar();
         var reg = (Ism.Users.index_select(0, users).square().sum() + egoItems.index_select(0, items).square().sum()).mul(regScale);
         return (logits, reg);
+    }
+}
+
+/// <summary>A copy of a DSM's trained weights (<see cref="DomainModel.Snapshot"/>): the shared tables and the model's own weights, by name.</summary>
+public sealed class DsmState(IsmState ism, Dictionary<string, Tensor> own) : IDisposable
+{
+    public IsmState Ism { get; } = ism;
+    public IReadOnlyDictionary<string, Tensor> Own { get; } = own;
+
+    public void Dispose()
+    {
+        Ism.Dispose();
+        foreach (var t in Own.Values) t.Dispose();
     }
 }
 

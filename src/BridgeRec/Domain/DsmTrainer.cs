@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Domain;
@@ -52,27 +54,38 @@ public sealed class DsmTrainer(DsmOptions options)
     public DsmOptions Options { get; } = options;
     public Action<EpochReport>? OnEpoch { get; init; }
     public Action<BatchReport>? OnBatch { get; init; }
-    /// <summary>An extra loss term per batch (BDLM's DSM phase adds distillation from the LLM here).</summary>
-    public ExtraLoss? Extra { get; init; }
-
+    /// <summary>BPR training (<see cref="BprObjective"/>) on <paramref name="train"/>: see the other overload.</summary>
     public TrainResult Fit(DomainModel model, UserItemIndex train,
+        Func<DomainModel, IReadOnlyDictionary<string, double>> evaluate,
+        CheckpointStore? store = null, bool resume = false, CancellationToken ct = default) =>
+        Fit(model, new BprObjective(train, Options), evaluate, store, resume, ct);
+
+    /// <summary>
+    /// The one DSM epoch loop: epochs of <paramref name="objective"/>'s batches, evaluation every
+    /// <see cref="DsmOptions.EvalEvery"/> epochs (and after the last), early stopping, and the best evaluated
+    /// weights (the model's and the objective's) restored at the end. With a store it checkpoints after each
+    /// evaluation and can resume; an objective with parameters of its own runs without one.
+    /// </summary>
+    public TrainResult Fit(DomainModel model, IDsmObjective objective,
         Func<DomainModel, IReadOnlyDictionary<string, double>> evaluate,
         CheckpointStore? store = null, bool resume = false, CancellationToken ct = default)
     {
         Options.Validate();
-        using var optimizer = new SafeAdam(model.parameters(), Options.Lr);
+        if (store is not null && objective.Parameters.Count > 0)
+            throw new ArgumentException("checkpoints hold the model and its optimizer; an objective with parameters of its own runs without a store", nameof(store));
+        using var optimizer = new SafeAdam(model.parameters().Concat(objective.Parameters), Options.Lr);
         int startEpoch = 1, bestEpoch = 0, evalsWithoutGain = 0;
         double bestValue = double.NegativeInfinity;
         IReadOnlyDictionary<string, double> bestMetrics = new Dictionary<string, double>();
         var epochSeconds = new List<double>();
         var history = new List<EvaluationPoint>();
-        var bestWeights = SnapshotIsm(model.Ism);
-        var bestOwn = SnapshotOwn(model);
+        var best = model.Snapshot();
+        var bestExtra = Clone(objective.Parameters);
 
         if (resume && store?.Latest() is { } latest)
         {
             var s = latest.State;
-            model.Ism.LoadFrom(Path.Combine(latest.Dir, "ism.safetensors"));
+            model.Ism.LoadFrom(Path.Combine(latest.Dir, ModelFolder.IsmFile));
             LoadOwn(model, Path.Combine(latest.Dir, OwnFile));
             optimizer.Load(Path.Combine(latest.Dir, OptimizerFile));
             startEpoch = s["epoch"]!.GetValue<int>() + 1;
@@ -83,11 +96,8 @@ public sealed class DsmTrainer(DsmOptions options)
             epochSeconds.AddRange(s["epoch_seconds"]!.AsArray().Select(x => x!.GetValue<double>()));
             foreach (var h in s["history"]!.AsArray())
                 history.Add(new EvaluationPoint(h!["epoch"]!.GetValue<int>(), ReadMetrics(h["metrics"]!.AsObject()), h["seconds"]!.GetValue<double>()));
-            string bestPath = Path.Combine(store.RunDir, "best.safetensors");
-            if (File.Exists(bestPath)) { DisposeAll(bestWeights); bestWeights = ReadIsm(bestPath); }
-            else { DisposeAll(bestWeights); bestWeights = SnapshotIsm(model.Ism); }
-            DisposeAll(bestOwn.Values);
-            bestOwn = File.Exists(Path.Combine(store.RunDir, BestOwnFile)) ? ReadOwn(model, Path.Combine(store.RunDir, BestOwnFile)) : SnapshotOwn(model);
+            best.Dispose();
+            best = ReadBest(model, store.RunDir);
         }
 
         string stop = "epoch limit";
@@ -96,13 +106,12 @@ public sealed class DsmTrainer(DsmOptions options)
         {
             var sw = Stopwatch.StartNew();
             double loss;
-            try { loss = TrainEpoch(model, optimizer, train, epoch, ct); }
+            try { loss = TrainEpoch(model, objective, optimizer, epoch, ct); }
             catch (OperationCanceledException)
             {
                 // The interrupted epoch is dropped: --resume restarts from the last checkpoint, exactly.
                 stop = "cancelled"; epoch--; break;
             }
-            model.Invalidate();
             double secs = sw.Elapsed.TotalSeconds;
             epochSeconds.Add(secs);
 
@@ -119,23 +128,23 @@ public sealed class DsmTrainer(DsmOptions options)
                 {
                     improved = true;
                     bestValue = value; bestEpoch = epoch; bestMetrics = metrics; evalsWithoutGain = 0;
-                    DisposeAll(bestWeights);
-                    bestWeights = SnapshotIsm(model.Ism);
-                    DisposeAll(bestOwn.Values);
-                    bestOwn = SnapshotOwn(model);
+                    best.Dispose();
+                    best = model.Snapshot();
+                    DisposeAll(bestExtra);
+                    bestExtra = Clone(objective.Parameters);
                     if (store is not null)
                     {
                         Directory.CreateDirectory(store.RunDir);
-                        model.Ism.Save(Path.Combine(store.RunDir, "best.safetensors"),
+                        model.Ism.Save(Path.Combine(store.RunDir, ModelFolder.BestIsmFile),
                             new Dictionary<string, string> { ["epoch"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-                        if (bestOwn.Count > 0) Language.SafeTensors.Save(Path.Combine(store.RunDir, BestOwnFile), bestOwn);
+                        if (best.Own.Count > 0) SafeTensors.Save(Path.Combine(store.RunDir, BestOwnFile), best.Own);
                     }
                 }
                 else evalsWithoutGain++;
                 store?.Save(epoch, State(epoch, bestEpoch, bestValue, evalsWithoutGain, bestMetrics, epochSeconds, history), dir =>
                 {
-                    model.Ism.Save(Path.Combine(dir, "ism.safetensors"));
-                    if (model.OwnWeights() is { Count: > 0 } own) Language.SafeTensors.Save(Path.Combine(dir, OwnFile), own);
+                    model.Ism.Save(Path.Combine(dir, ModelFolder.IsmFile));
+                    if (model.OwnWeights() is { Count: > 0 } own) SafeTensors.Save(Path.Combine(dir, OwnFile), own);
                     optimizer.Save(Path.Combine(dir, OptimizerFile));
                 });
             }
@@ -146,38 +155,45 @@ public sealed class DsmTrainer(DsmOptions options)
                 break;
             }
         }
-        if (bestEpoch > 0) { RestoreIsm(model.Ism, bestWeights); RestoreOwn(model, bestOwn); }
-        DisposeAll(bestWeights);
-        DisposeAll(bestOwn.Values);
-        model.Invalidate();
+        if (bestEpoch > 0)
+        {
+            model.Restore(best);
+            using var _ = no_grad();
+            for (int k = 0; k < bestExtra.Length; k++) objective.Parameters[k].copy_(bestExtra[k]);
+        }
+        best.Dispose();
+        DisposeAll(bestExtra);
         return new TrainResult(Math.Min(epoch, Options.Epochs), bestEpoch, bestMetrics, epochSeconds, history, stop);
     }
 
-    /// <summary>One pass over a freshly sampled epoch of triples; returns the mean BPR loss.</summary>
-    public double TrainEpoch(DomainModel model, SafeAdam optimizer, UserItemIndex train, int epoch, CancellationToken ct = default)
+    /// <summary>One pass over a freshly drawn epoch of the objective's examples; returns the mean reported loss.</summary>
+    double TrainEpoch(DomainModel model, IDsmObjective objective, SafeAdam optimizer, int epoch, CancellationToken ct)
     {
-        var rng = BprSampler.EpochRandom(Options.Seed, epoch);
-        var (users, pos, neg) = BprSampler.SampleEpoch(train, train.Nnz, rng);
-        int batches = (users.Length + Options.Batch - 1) / Options.Batch;
+        int batches = objective.StartEpoch(epoch);
         double total = 0;
-        var device = model.Ism.Users.device;
+        model.train();
         for (int b = 0; b < batches; b++)
         {
             ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            int start = b * Options.Batch, len = Math.Min(Options.Batch, users.Length - start);
-            var u = tensor(users.AsSpan(start, len).ToArray(), device: device);
-            var p = tensor(pos.AsSpan(start, len).ToArray(), device: device);
-            var n = tensor(neg.AsSpan(start, len).ToArray(), device: device);
             optimizer.ZeroGrad();
-            var (loss, bpr) = model.BprLoss(u, p, n, Options.L2, Extra);
+            var (loss, reported) = objective.BatchLoss(model, b);
             loss.backward();
             optimizer.Step();
-            total += bpr;
-            OnBatch?.Invoke(new BatchReport(epoch, b + 1, batches, bpr));
+            total += reported;
+            OnBatch?.Invoke(new BatchReport(epoch, b + 1, batches, reported));
         }
-        return total / batches;
+        model.eval();
+        return total / Math.Max(1, batches);
     }
+
+    static Tensor[] Clone(IReadOnlyList<Parameter> ps)
+    {
+        using var _ = no_grad();
+        return ps.Select(p => p.detach().clone()).ToArray();
+    }
+
+    static void DisposeAll(IEnumerable<Tensor> ts) { foreach (var t in ts) t.Dispose(); }
 
     JsonObject State(int epoch, int bestEpoch, double bestValue, int evalsWithoutGain,
         IReadOnlyDictionary<string, double> bestMetrics, List<double> epochSeconds, List<EvaluationPoint> history) => new()
@@ -205,67 +221,33 @@ public sealed class DsmTrainer(DsmOptions options)
     static IReadOnlyDictionary<string, double> ReadMetrics(JsonObject o) =>
         o.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>());
 
-    static List<Tensor> SnapshotIsm(InformationSharingModule ism)
-    {
-        using var _ = no_grad();
-        var list = new List<Tensor> { ism.Users.detach().clone(), ism.Items.detach().clone() };
-        if (ism.ItemBias is not null) list.Add(ism.ItemBias.detach().clone());
-        return list;
-    }
-
-    static List<Tensor> ReadIsm(string path)
-    {
-        var t = Language.SafeTensors.Load(path);
-        var list = new List<Tensor> { t["users"], t["items"] };
-        if (t.TryGetValue("item_bias", out var b)) list.Add(b);
-        return list;
-    }
-
-    static void RestoreIsm(InformationSharingModule ism, List<Tensor> w)
-    {
-        using var _ = no_grad();
-        ism.Users.copy_(w[0]);
-        ism.Items.copy_(w[1]);
-        if (ism.ItemBias is not null && w.Count > 2) ism.ItemBias.copy_(w[2]);
-    }
-
-    static void DisposeAll(IEnumerable<Tensor> ts) { foreach (var t in ts) t.Dispose(); }
-
     // A model's own weights beside the ISM (DomainModel.OwnWeights: e.g. the text projection of
     // mf+text) are kept best, checkpointed and resumed together with the ISM tables.
-    const string OwnFile = "own.safetensors", BestOwnFile = "best-own.safetensors", OptimizerFile = "optimizer.safetensors";
+    const string OwnFile = ModelFolder.CheckpointOwnFile, BestOwnFile = ModelFolder.BestOwnFile, OptimizerFile = ModelFolder.OptimizerFile;
 
-    static Dictionary<string, Tensor> SnapshotOwn(DomainModel model)
+    /// <summary>The best weights a resumed run had kept (best.safetensors and best-own.safetensors); the model's current ones where a file is missing.</summary>
+    static DsmState ReadBest(DomainModel model, string runDir)
     {
-        using var _ = no_grad();
-        return model.OwnWeights().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var best = model.Snapshot();
+        string ism = Path.Combine(runDir, ModelFolder.BestIsmFile), own = Path.Combine(runDir, BestOwnFile);
+        if (File.Exists(ism)) CopyFile(ism, best.Ism.ItemBias is null ? [("users", best.Ism.Users), ("items", best.Ism.Items)]
+            : [("users", best.Ism.Users), ("items", best.Ism.Items), ("item_bias", best.Ism.ItemBias)]);
+        if (File.Exists(own)) CopyFile(own, best.Own.Select(kv => (kv.Key, kv.Value)).ToArray());
+        return best;
     }
 
-    static Dictionary<string, Tensor> ReadOwn(DomainModel model, string path)
+    static void CopyFile(string path, (string Name, Tensor Target)[] targets)
     {
-        var loaded = Language.SafeTensors.Load(path);
-        var result = new Dictionary<string, Tensor>();
-        foreach (var (name, w) in model.OwnWeights())
-        {
-            var t = w.detach().clone();
-            Language.SafeTensors.CopyInto(loaded, name, t, path);
-            result[name] = t;
-        }
-        DisposeAll(loaded.Values);
-        return result;
+        var loaded = SafeTensors.Load(path);
+        try { foreach (var (name, t) in targets) SafeTensors.CopyInto(loaded, name, t, path); }
+        finally { foreach (var t in loaded.Values) t.Dispose(); }
     }
 
     static void LoadOwn(DomainModel model, string path)
     {
-        if (model.OwnWeights() is not { Count: > 0 } own) return;
-        var loaded = Language.SafeTensors.Load(path);
-        try { foreach (var (name, w) in own) Language.SafeTensors.CopyInto(loaded, name, w, path); }
-        finally { DisposeAll(loaded.Values); }
-    }
-
-    static void RestoreOwn(DomainModel model, Dictionary<string, Tensor> saved)
-    {
-        using var _ = no_grad();
-        foreach (var (name, w) in model.OwnWeights()) w.copy_(saved[name]);
+        if (model.OwnWeights().Count == 0) return;
+        var loaded = SafeTensors.Load(path);
+        try { model.LoadOwnWeights(loaded, path); }
+        finally { foreach (var t in loaded.Values) t.Dispose(); }
     }
 }

@@ -1,3 +1,4 @@
+using BridgeRec.Evaluation;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Domain;

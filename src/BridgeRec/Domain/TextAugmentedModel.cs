@@ -6,7 +6,7 @@ namespace BridgeRec.Domain;
 
 /// <summary>
 /// A DSM given frozen text features: each item's ego row becomes <c>E_i[i] + W t_i</c>, where t_i is
-/// the item's fixed sentence embedding (<see cref="TextFeatures"/>) and W [d x 384] a trained linear
+/// the item's fixed sentence embedding (<c>LlmRec.TextFeatures</c>) and W [d x 384] a trained linear
 /// projection without bias. The base model's forward pass (MF: identity; LightGCN: propagation)
 /// then runs from these augmented rows, so scoring, BPR and its L2 term all see them. This is the
 /// "frozen text features" shortcut that collaborative training must beat (claim C2). The ISM stays

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using BridgeRec.SharedModule;
+using BridgeRec.IO;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Language;

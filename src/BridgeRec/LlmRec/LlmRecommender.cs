@@ -1,4 +1,4 @@
-using BridgeRec.Domain;
+using BridgeRec.Evaluation;
 using BridgeRec.Language;
 using BridgeRec.SharedModule;
 using TorchSharp;

@@ -1,4 +1,4 @@
-using BridgeRec.Language;
+using BridgeRec.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -76,6 +76,7 @@ public sealed class SafeAdam : IDisposable
             var denom = v.sqrt();
             denom.div_(sqrtBc2).add_(_eps);
             p.addcdiv_(m, denom, negStep);
+            ParameterVersions.Bump(p);
         }
         GC.KeepAlive(this);
     }

@@ -4,6 +4,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.LlmRec;
 using static TorchSharp.torch;
 
@@ -91,11 +92,11 @@ public sealed class ServingModel : IDisposable
         }
         finally
         {
-            if (model is DomainModel dm) { dm.Invalidate(); dm.Dispose(); }
+            if (model is DomainModel dm) dm.Dispose();
         }
         var d = split.Dataset;
         var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
-        string weights = Path.Combine(dir, File.Exists(Path.Combine(dir, DsmPipeline.IsmFile)) ? DsmPipeline.IsmFile : DsmPipeline.ConfigFile);
+        string weights = Path.Combine(dir, File.Exists(Path.Combine(dir, ModelFolder.IsmFile)) ? ModelFolder.IsmFile : ModelFolder.ConfigFile);
         var checkpoint = File.GetLastWriteTimeUtc(weights);
 
         LlmRecommender? llm = null;
@@ -112,7 +113,7 @@ public sealed class ServingModel : IDisposable
                 {
                     using var finite = llm.Ism.Users.isfinite().all().logical_and(llm.Ism.Items.isfinite().all());
                     if (!finite.item<bool>())
-                        throw new InvalidDataException($"{Path.Combine(dir, LlmFolder.IsmFile)}: the shared module holds non-finite values: the checkpoint is broken");
+                        throw new InvalidDataException($"{Path.Combine(dir, ModelFolder.LlmIsmFile)}: the shared module holds non-finite values: the checkpoint is broken");
                 }
                 histories = PromptBuilder.Histories(split, includeValidation: true);
             }
@@ -150,7 +151,7 @@ public sealed class ServingModel : IDisposable
 
     static JsonNode? ReadMetrics(string dir)
     {
-        string path = Path.Combine(dir, DsmPipeline.MetricsFile);
+        string path = Path.Combine(dir, ModelFolder.MetricsFile);
         if (!File.Exists(path)) return null;
         try
         {
@@ -182,7 +183,7 @@ public sealed class ServingModel : IDisposable
     /// </summary>
     public Recommendation[] RecommendLlm(IReadOnlyList<LlmRequest> batch)
     {
-        var llm = Llm ?? throw new InvalidOperationException($"{Directory} has no LLM recommender (no {LlmFolder.SpecFile})");
+        var llm = Llm ?? throw new InvalidOperationException($"{Directory} has no LLM recommender (no {ModelFolder.LlmSpecFile})");
         var prompts = new List<Prompt>(batch.Count);
         foreach (var r in batch)
         {

@@ -1,4 +1,4 @@
-using BridgeRec.Language;
+using BridgeRec.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,6 +9,10 @@ namespace BridgeRec.SharedModule;
 /// The information sharing module (ISM): the one store of task knowledge, user and item
 /// embedding tables (plus an optional item bias). Every model reads and writes these same
 /// tensors; none keeps a private copy of ID embeddings. Saved and loaded on its own.
+/// <para>It owns its state: <see cref="Snapshot"/> and <see cref="Restore"/> are the only way a trainer keeps and
+/// puts back a round's tables, <see cref="Trainable"/> the only way to freeze them, and <see cref="Version"/>
+/// changes with every restore or load, so models that cache what they compute from the tables know when to
+/// recompute (optimizer steps are counted per parameter by <c>SafeAdam</c>).</para>
 /// </summary>
 public sealed class InformationSharingModule : nn.Module
 {
@@ -30,6 +34,46 @@ public sealed class InformationSharingModule : nn.Module
         Items = new Parameter(normal(0, initStd, [numItems, dim], device: device));
         if (itemBias) ItemBias = new Parameter(zeros(numItems, device: device));
         RegisterComponents();
+    }
+
+    /// <summary>Goes up with every <see cref="Restore"/> and load: the tables were overwritten wholesale.</summary>
+    public long Version { get; private set; }
+
+    /// <summary>A copy of the tables (bit-identical), to <see cref="Restore"/> later; the caller disposes it.</summary>
+    public IsmState Snapshot()
+    {
+        using var _ = no_grad();
+        return new IsmState(Users.detach().clone(), Items.detach().clone(), ItemBias?.detach().clone());
+    }
+
+    /// <summary>Puts a <see cref="Snapshot"/> back (sizes must match); the state stays the caller's.</summary>
+    public void Restore(IsmState state)
+    {
+        using (no_grad())
+        {
+            Users.copy_(state.Users);
+            Items.copy_(state.Items);
+            if (ItemBias is not null && state.ItemBias is not null) ItemBias.copy_(state.ItemBias);
+        }
+        Version++;
+    }
+
+    /// <summary>
+    /// Sets whether the tables train (requires_grad) until the returned scope is disposed, which puts back what
+    /// each table had: a phase that freezes the module cannot leave it frozen for the next one.
+    /// </summary>
+    public IDisposable Trainable(bool trainable)
+    {
+        var ps = parameters().ToArray();
+        var before = ps.Select(p => p.requires_grad).ToArray();
+        foreach (var p in ps) p.requires_grad = trainable;
+        return new Scope(() => { for (int k = 0; k < ps.Length; k++) ps[k].requires_grad = before[k]; });
+    }
+
+    sealed class Scope(Action exit) : IDisposable
+    {
+        Action? _exit = exit;
+        public void Dispose() { _exit?.Invoke(); _exit = null; }
     }
 
     /// <summary>Users then items stacked: the node table of the user-item graph.</summary>
@@ -72,5 +116,21 @@ public sealed class InformationSharingModule : nn.Module
         SafeTensors.CopyInto(t, "users", Users, path);
         SafeTensors.CopyInto(t, "items", Items, path);
         if (ItemBias is not null) SafeTensors.CopyInto(t, "item_bias", ItemBias, path);
+        Version++;
+    }
+}
+
+/// <summary>A copy of the shared module's tables (<see cref="InformationSharingModule.Snapshot"/>); disposing frees it.</summary>
+public sealed class IsmState(Tensor users, Tensor items, Tensor? itemBias) : IDisposable
+{
+    public Tensor Users { get; } = users;
+    public Tensor Items { get; } = items;
+    public Tensor? ItemBias { get; } = itemBias;
+
+    public void Dispose()
+    {
+        Users.Dispose();
+        Items.Dispose();
+        ItemBias?.Dispose();
     }
 }

@@ -60,14 +60,15 @@ public class CtrTrainingTests
         return new CtrDataset("synthetic", users, items, new ItemText?[items], Part("train", 40), Part("valid", 10), Part("test", 10));
     }
 
-    static (float[] Scores, CtrFit Fit) FitMf(CtrDataset data, float[]? teacher = null, double lambda = 0)
+    static (float[] Scores, TrainResult Fit) FitMf(CtrDataset data, float[]? teacher = null, double lambda = 0)
     {
         manual_seed(3);
         using var ism = new InformationSharingModule(data.NumUsers, data.NumItems, 8, initStd: 0.1);
         using var mf = new MatrixFactorization(ism);
         using var offset = new LogitOffset();
         var options = new DsmOptions { Epochs = 60, Lr = 0.02, L2 = 1e-3, Batch = 256, Seed = 9, EvalEvery = 5, Patience = 3, Monitor = "auc" };
-        var fit = CtrTraining.FitDsm(mf, offset, data.Train, data.Validation, options, "auc", teacher, lambda, tau: 1);
+        var fit = new DsmTrainer(options).Fit(mf, new PointwiseDsmObjective(data.Train, offset, options, teacher, lambda, tau: 1),
+            m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, offset, data.Validation)));
         return (CtrTraining.ScoreDsm(mf, offset, data.Test), fit);
     }
 
@@ -97,5 +98,39 @@ public class CtrTrainingTests
         // lambda = 0 ignores the teacher entirely: the plain run again.
         var (ignored, _) = FitMf(data, teacher, lambda: 0);
         Assert.Equal(plain, ignored);
+    }
+
+    [Fact]
+    public void BdlmRunsTheClickThroughProtocolThroughTheOneLoop()
+    {
+        var data = Synthetic();
+        manual_seed(4);
+        var tok = BridgeRec.Language.WordPieceTokenizer.MiniLm();
+        var backbone = new BridgeRec.Language.BertModel(new BridgeRec.Language.BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        using var ism = new InformationSharingModule(data.NumUsers, data.NumItems, 8, initStd: 0.1);
+        using var mf = new MatrixFactorization(ism);
+        using var dsmOffset = new LogitOffset();
+        using var llmOffset = new LogitOffset();
+        var prompts = new BridgeRec.LlmRec.PromptBuilder(tok, new BridgeRec.LlmRec.ItemTextCache(tok, data.Texts()), new BridgeRec.LlmRec.PromptOptions { MaxHistory = 2, MaxTokens = 32 });
+        using var llm = new BridgeRec.LlmRec.LlmRecommender(backbone, ism, prompts, []);
+        var dsmOptions = new DsmOptions { Epochs = 4, Lr = 0.02, L2 = 1e-3, Batch = 256, Seed = 9, EvalEvery = 2, Patience = 0, Monitor = "auc" };
+        var options = new BdlmOptions { Rounds = 2, Lambda = 0.5, LlmEpochs = 1, LlmBatch = 16, DsmEpochs = 2, Seed = 3 };
+        var ctr = new CtrOptions { LlmRowsPerEpoch = 64, TeacherRows = 64 };
+        new DsmTrainer(dsmOptions).Fit(mf, new PointwiseDsmObjective(data.Train, dsmOffset, dsmOptions),
+            m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, dsmOffset, data.Validation)));
+
+        using var trainer = new BdlmTrainer(options, dsmOptions);
+        var protocol = new CtrProtocol(data.Train, data.Validation, null, dsmOffset, llmOffset, options, dsmOptions, ctr, "auc");
+        var result = trainer.Run(mf, llm, protocol);
+
+        Assert.Equal(3, result.Rounds.Count);
+        Assert.Null(result.Rounds[0].Llm);
+        Assert.All(result.Rounds.Skip(1), r => Assert.InRange(r.Llm!["auc"], 0, 1));
+        Assert.All(result.Rounds.Skip(1), r => Assert.True(double.IsFinite(r.LlmLoss)));
+        // Each model is left in (or put back to) its best round exactly: validation gives that round's numbers again.
+        Assert.Equal(result.Rounds[result.BestDsmRound].Dsm["auc"], protocol.ValidateDsm(mf)["auc"]);
+        trainer.RestoreBestLlm(llm);
+        Assert.Equal(result.Rounds[result.BestLlmRound].Llm!["auc"],
+            CtrTraining.Metrics(data.Validation, CtrTraining.ScoreLlm(llm, llmOffset, data.Validation))["auc"]);
     }
 }

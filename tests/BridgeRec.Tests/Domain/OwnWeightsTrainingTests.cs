@@ -1,6 +1,7 @@
 using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;

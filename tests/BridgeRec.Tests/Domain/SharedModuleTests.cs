@@ -1,5 +1,6 @@
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.SharedModule;
 using TorchSharp;

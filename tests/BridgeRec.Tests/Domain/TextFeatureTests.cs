@@ -1,6 +1,8 @@
 using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.IO;
+using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -195,7 +197,7 @@ public class TextFeatureTests
         Assert.True(((TextAugmentedModel)model).Projection.abs().sum().item<float>() > 0, "W was trained");
 
         // The model folder holds W beside the ISM, and loading it gives the same scores.
-        Assert.True(File.Exists(Path.Combine(run.Path, DsmPipeline.OwnWeightsFile)));
+        Assert.True(File.Exists(Path.Combine(run.Path, ModelFolder.OwnWeightsFile)));
         var (_, _, reloaded) = DsmPipeline.Load(run.Path);
         Assert.True(allclose(reloaded.ScoreAll([0, 1, 2]), model.ScoreAll([0, 1, 2]), rtol: 1e-5, atol: 1e-5));
     }

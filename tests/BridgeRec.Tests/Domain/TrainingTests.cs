@@ -2,6 +2,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.SharedModule;
 using TorchSharp;
 

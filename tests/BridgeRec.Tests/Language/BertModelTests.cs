@@ -1,3 +1,4 @@
+using BridgeRec.IO;
 using BridgeRec.Language;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -84,7 +85,7 @@ public class BertModelTests
         File.WriteAllBytes(file, good);
         manual_seed(4);
         var other = new BertModel(Tiny with { Intermediate = 20 }, true);
-        BridgeRec.Language.SafeTensors.Save(file, other.Weights());
+        BridgeRec.IO.SafeTensors.Save(file, other.Weights());
         var e3 = Assert.Throws<InvalidDataException>(() => BertCheckpoint.LoadDirectory(tmp.Path));
         Assert.Contains("encoder.layer.0.intermediate.dense.weight", e3.Message);
         Assert.Contains("[20, 16]", e3.Message);
@@ -92,7 +93,7 @@ public class BertModelTests
         // a missing tensor is named
         var partial = m.Weights();
         partial.Remove("encoder.layer.1.output.dense.bias");
-        BridgeRec.Language.SafeTensors.Save(file, partial);
+        BridgeRec.IO.SafeTensors.Save(file, partial);
         Assert.Contains("missing tensor 'encoder.layer.1.output.dense.bias'",
             Assert.Throws<InvalidDataException>(() => BertCheckpoint.LoadDirectory(tmp.Path)).Message);
     }

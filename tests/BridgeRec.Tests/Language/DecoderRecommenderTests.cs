@@ -156,7 +156,8 @@ public class DecoderRecommenderTests(ITestOutputHelper output)
         var llm = Recommender("qwen2-tiny", split);
         var sequences = PromptBuilder.Histories(split, includeValidation: false).Select(h => (IReadOnlyList<int>)h.Take(3).ToList()).ToArray();
         var o = new BdlmOptions { LlmBatch = 4, LrAdapters = 0.02, LrIsm = 0.02, LrBackbone = 0.01 };
-        var optimizers = LlmTraining.Optimizers(llm, o, trainIsm: true);
+        var objective = new NextItemObjective(sequences, o.LlmUsersPerEpoch);
+        var optimizers = LlmTraining.Optimizers(llm, objective, o.Llm, trainIsm: true);
         Assert.Equal(3, optimizers.Count); // adapters, shared module, LoRA weights of the decoder
         var pairs = Enumerable.Range(0, sequences.Length).Where(u => sequences[u].Count >= 2)
             .SelectMany(u => Enumerable.Range(1, sequences[u].Count - 1).Select(t => (User: u, T: t))).ToList();
@@ -170,8 +171,8 @@ public class DecoderRecommenderTests(ITestOutputHelper output)
         }
         double before = CheckLoss();
         var rng = new Random(1);
-        var losses = Enumerable.Range(0, 25).Select(_ => LlmTraining.Epoch(llm, null, sequences, optimizers, o, rng, default)).ToList();
-        LlmTraining.Release(llm, optimizers);
+        var losses = Enumerable.Range(0, 25).Select(_ => LlmTraining.Epoch(llm, objective, optimizers, o.LlmBatch, rng, default)).ToList();
+        foreach (var opt in optimizers) opt.Dispose();
         double after = CheckLoss();
         string shown = $"epoch losses {string.Join(", ", losses.Select(l => l.ToString("F2")))}; all pairs {before:F3} -> {after:F3}";
         output.WriteLine(shown);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using BridgeRec.Language;
+using BridgeRec.IO;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Tests.Language;

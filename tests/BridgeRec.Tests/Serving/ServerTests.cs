@@ -5,6 +5,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;
 
@@ -230,7 +231,7 @@ public class ServerTests
     {
         using var tmp = new TestData.TempDir();
         string dir = ServingFolders.CopyOf(ServingFolders.Bdlm, tmp.File("model"));
-        string ism = Path.Combine(dir, DsmPipeline.IsmFile);
+        string ism = Path.Combine(dir, ModelFolder.IsmFile);
         await using var server = await TestServer.StartAsync(dir);
         var before = ItemIds((await server.Get("/v1/users/3/recommendations?k=10")).Body!);
 
@@ -291,11 +292,11 @@ public class ServerTests
     /// <summary>Rewrites a shared-module file with a change to its tensors, atomically (write, then rename).</summary>
     static void ReplaceIsm(string path, Action<Dictionary<string, Tensor>> change)
     {
-        var tensors = BridgeRec.Language.SafeTensors.Load(path);
+        var tensors = BridgeRec.IO.SafeTensors.Load(path);
         try
         {
             using (no_grad()) change(tensors);
-            BridgeRec.Language.SafeTensors.Save(path + ".tmp", tensors);
+            BridgeRec.IO.SafeTensors.Save(path + ".tmp", tensors);
             File.Move(path + ".tmp", path, overwrite: true);
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }

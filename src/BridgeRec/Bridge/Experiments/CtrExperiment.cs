@@ -85,16 +85,16 @@ public sealed partial class ExperimentRunner
         {
             string dsmName = _c.Dsm.Model;
             bool needStage0 = Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
-            List<Tensor>? stage0 = null;
+            Stage0? stage0 = null;
             try
             {
                 if (needStage0 || Missing(dsmName))
                 {
                     _r._log($"stage 0: {dsmName} alone, BCE on labelled pairs (seed {_seed})");
                     var (dsm, offset, secs, fit) = TrainDsm(dsmName);
-                    stage0 = Snapshot(dsm, offset);
+                    stage0 = new Stage0(dsm.Ism.Snapshot(), offset.Value.detach().clone());
                     if (Missing(dsmName))
-                        _done(Evaluate(dsmName, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit, llm: false), needStage0 ? "stage 0 of one-way / bdlm" : null));
+                        _done(Evaluate(dsmName, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit), needStage0 ? "stage 0 of one-way / bdlm" : null));
                     dsm.Dispose(); offset.Dispose();
                 }
                 foreach (string m in _missing)
@@ -107,7 +107,7 @@ public sealed partial class ExperimentRunner
                         {
                             _r._log($"training {m} (BCE, seed {_seed})");
                             var (dsm, offset, secs, fit) = TrainDsm(m);
-                            _done(Evaluate(m, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit, llm: false)));
+                            _done(Evaluate(m, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit)));
                             dsm.Dispose(); offset.Dispose();
                             break;
                         }
@@ -123,7 +123,7 @@ public sealed partial class ExperimentRunner
             }
             finally
             {
-                if (stage0 is not null) foreach (var t in stage0) t.Dispose();
+                stage0?.Dispose();
             }
         }
 
@@ -150,31 +150,47 @@ public sealed partial class ExperimentRunner
             return (dsm, new LogitOffset());
         }
 
-        (DomainModel Model, LogitOffset Offset, double Seconds, CtrFit Fit) TrainDsm(string model)
+        (DomainModel Model, LogitOffset Offset, double Seconds, TrainResult Fit) TrainDsm(string model)
         {
             var sw = Stopwatch.StartNew();
             var (dsm, offset) = NewDsm(model);
-            var fit = CtrTraining.FitDsm(dsm, offset, _data.Train, _data.Validation, _dsmOptions, _c.Monitor, log: _r._log, ct: _r._ct);
+            var trainer = new DsmTrainer(_dsmOptions)
+            {
+                OnEpoch = e =>
+                {
+                    if (e.Metrics is { } m)
+                        _r._log(FormattableString.Invariant($"  {dsm.Name} epoch {e.Epoch}: bce {e.Loss:F4}, validation {_c.Monitor} {m[_c.Monitor]:F4}{(e.Improved ? " *" : "")}"));
+                },
+            };
+            var fit = trainer.Fit(dsm, new PointwiseDsmObjective(_data.Train, offset, _dsmOptions), ValidateDsm(offset), ct: _r._ct);
             return (dsm, offset, sw.Elapsed.TotalSeconds, fit);
         }
 
+        Func<DomainModel, IReadOnlyDictionary<string, double>> ValidateDsm(LogitOffset offset) =>
+            dsm => CtrTraining.Metrics(_data.Validation, CtrTraining.ScoreDsm(dsm, offset, _data.Validation));
+
+        /// <summary>The stage-0 DSM's shared module and logit offset, copied once for one-way and BDLM.</summary>
+        sealed record Stage0(IsmState Ism, Tensor Offset) : IDisposable
+        {
+            public void Dispose() { Ism.Dispose(); Offset.Dispose(); }
+        }
+
         /// <summary>A fresh DSM of the configured kind holding the stage-0 shared module and offset.</summary>
-        (DomainModel Model, LogitOffset Offset) Stage0Copy(List<Tensor> stage0)
+        (DomainModel Model, LogitOffset Offset) Stage0Copy(Stage0 stage0)
         {
             var (dsm, offset) = NewDsm(_c.Dsm.Model);
-            using (no_grad())
-            {
-                var ps = dsm.Ism.parameters().Concat(offset.parameters()).ToList();
-                for (int k = 0; k < ps.Count; k++) ps[k].copy_(stage0[k]);
-            }
-            dsm.Invalidate();
+            dsm.Ism.Restore(stage0.Ism);
+            using (no_grad()) offset.Value.copy_(stage0.Offset);
             return (dsm, offset);
         }
 
-        static List<Tensor> Snapshot(DomainModel dsm, LogitOffset offset)
+        /// <summary>The LLM baselines' epochs: validation on the sampled validation rows after each, the best one kept.</summary>
+        LlmFit FitLlm(LlmRecommender llm, LogitOffset offset, ILlmDistillation? distillation, string what)
         {
-            using var _ = no_grad();
-            return dsm.Ism.parameters().Concat(offset.parameters()).Select(p => p.detach().clone()).ToList();
+            var rows = _llmValidation is null ? _data.Validation : _data.Validation.Select(_llmValidation);
+            return LlmTraining.Fit(llm, new PointwiseLlmObjective(_data.Train, offset, _o.LlmRowsPerEpoch, distillation), _bdlm.Llm, LlmEpochs, trainIsm: false,
+                () => CtrTraining.Metrics(rows, CtrTraining.ScoreLlm(llm, offset, rows, ct: _r._ct)), _c.Monitor,
+                new Random(unchecked(_bdlm.Seed * 7919 + 17)), _r._log, _r.Quarters(what), _r._ct);
         }
 
         ItemTextCache ItemTexts => _itemTexts ??= _r.TextCache(_data.Texts());
@@ -192,12 +208,11 @@ public sealed partial class ExperimentRunner
             using var ism = new InformationSharingModule(_data.NumUsers, _data.NumItems, _c.Dsm.Dim);
             using var offset = new LogitOffset();
             using var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false), [], new TextItemTable(features, _c.Dsm.Dim));
-            var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher: null, _bdlm, _o.LlmRowsPerEpoch,
-                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, _r.Quarters("llm-text: rows"), _r._ct);
-            _done(Evaluate("llm-text", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
+            var fit = FitLlm(llm, offset, distillation: null, "llm-text: rows");
+            _done(Evaluate("llm-text", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, RoundRow.FromEpochs(fit)));
         }
 
-        void RunOneWay(List<Tensor> stage0)
+        void RunOneWay(Stage0 stage0)
         {
             _r._log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
             var sw = Stopwatch.StartNew();
@@ -205,14 +220,13 @@ public sealed partial class ExperimentRunner
             TorchRuntime.Seed(_seed);
             using var offset = new LogitOffset();
             using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
-            var teacher = _bdlm.Lambda > 0 ? CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train) : null;
-            var fit = CtrTraining.FitLlm(llm, offset, _data.Train, _data.Validation, _llmValidation, teacher, _bdlm, _o.LlmRowsPerEpoch,
-                LlmEpochs, trainIsm: false, _c.Monitor, _r._log, _r.Quarters("one-way: rows"), _r._ct);
-            _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, EpochRows(fit, llm: true)));
+            var teacher = _bdlm.Lambda > 0 ? new BernoulliDistillation(CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train), _bdlm.Tau, _bdlm.Lambda) : null;
+            var fit = FitLlm(llm, offset, teacher, "one-way: rows");
+            _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, RoundRow.FromEpochs(fit)));
             dsm.Dispose(); dsmOffset.Dispose();
         }
 
-        void RunBdlm(List<Tensor> stage0)
+        void RunBdlm(Stage0 stage0)
         {
             _r._log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, click-through, seed {_seed})");
             var sw = Stopwatch.StartNew();
@@ -220,25 +234,23 @@ public sealed partial class ExperimentRunner
             TorchRuntime.Seed(_seed);
             using var offset = new LogitOffset();
             using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
-            var result = CtrTraining.RunBdlm(dsm, dsmOffset, llm, offset, _data.Train, _data.Validation, _llmValidation, _bdlm with { FreezeIsmInLlm = false },
-                _dsmOptions, _o, _c.Monitor, out var bestLlm, s => _r._log("  " + s), _r.Quarters("bdlm LLM phase: rows"), _r._ct);
-            double secs = sw.Elapsed.TotalSeconds;
+            var options = _bdlm with { FreezeIsmInLlm = false };
+            var progress = _r.Quarters("bdlm LLM phase: rows");
+            using var trainer = new BdlmTrainer(options, _dsmOptions) { Log = s => _r._log("  " + s), Progress = (_, done, all) => progress(done, all) };
             try
             {
-                var rounds = result.Rounds.Select(x => new RoundRow(x.Round, x.Llm is null ? null : new(x.Llm), new(x.Dsm), x.LlmLoss, x.Seconds)).ToList();
+                var result = trainer.Run(dsm, llm, new CtrProtocol(_data.Train, _data.Validation, _llmValidation, dsmOffset, offset, options, _dsmOptions, _o, _c.Monitor, _r._ct), _r._ct);
+                double secs = sw.Elapsed.TotalSeconds;
+                var rounds = RoundRow.FromRounds(result);
                 const string note = "train seconds: the whole BDLM run (both models)";
                 // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
                 var dsmRow = Evaluate("bdlm-dsm", DsmScorer(dsm, dsmOffset), secs, result.BestDsmRound, rounds, note);
-                CtrTraining.RestoreLlm(llm, offset, bestLlm);
+                trainer.RestoreBestLlm(llm);
                 var llmRow = Evaluate("bdlm-llm", LlmScorer(llm, offset), secs, result.BestLlmRound, rounds, note);
                 if (Missing("bdlm-dsm")) _done(dsmRow);
                 if (Missing("bdlm-llm")) _done(llmRow);
             }
-            finally
-            {
-                foreach (var t in bestLlm) t.Dispose();
-                dsm.Dispose(); dsmOffset.Dispose();
-            }
+            finally { dsm.Dispose(); dsmOffset.Dispose(); }
         }
 
         Func<CtrRows, int[]?, float[]> DsmScorer(DomainModel dsm, LogitOffset offset) =>
@@ -247,10 +259,8 @@ public sealed partial class ExperimentRunner
         Func<CtrRows, int[]?, float[]> LlmScorer(LlmRecommender llm, LogitOffset offset) =>
             (rows, subset) => CtrTraining.ScoreLlm(llm, offset, rows, subset, ct: _r._ct);
 
-        static List<RoundRow> EpochRows(CtrFit fit, bool llm) => fit.History.Where(e => e.Metrics is not null)
-            .Select(e => llm
-                ? new RoundRow(e.Epoch, new Dictionary<string, double>(e.Metrics!), new Dictionary<string, double>(), e.Loss, e.Seconds)
-                : new RoundRow(e.Epoch, null, new Dictionary<string, double>(e.Metrics!), double.NaN, e.Seconds)).ToList();
+        static List<RoundRow> EpochRows(TrainResult fit) =>
+            fit.History.Select(e => new RoundRow(e.Epoch, null, new Dictionary<string, double>(e.Metrics), double.NaN, e.Seconds)).ToList();
 
         RunRow Evaluate(string method, Func<CtrRows, int[]?, float[]> score, double trainSeconds, int best, List<RoundRow>? rounds = null, string? note = null)
         {

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BridgeRec.Evaluation;
-using BridgeRec.SharedModule;
+using BridgeRec.IO;
 
 namespace BridgeRec.Bridge.Experiments;
 
@@ -12,7 +12,16 @@ public sealed record BucketRow(string Bucket, int Users, int Cases, Dictionary<s
 }
 
 /// <summary>One BDLM round's validation metrics (round 0 = the DSM alone).</summary>
-public sealed record RoundRow(int Round, Dictionary<string, double>? Llm, Dictionary<string, double> Dsm, double LlmLoss, double Seconds);
+public sealed record RoundRow(int Round, Dictionary<string, double>? Llm, Dictionary<string, double> Dsm, double LlmLoss, double Seconds)
+{
+    /// <summary>A BDLM run's rounds, both models' validation metrics in each.</summary>
+    public static List<RoundRow> FromRounds(BdlmResult result) =>
+        result.Rounds.Select(x => new RoundRow(x.Round, x.Llm is null ? null : new(x.Llm), new(x.Dsm), x.LlmLoss, x.Seconds)).ToList();
+
+    /// <summary>An LLM baseline's epochs as rows: its validation metrics, the DSM side empty.</summary>
+    public static List<RoundRow> FromEpochs(LlmFit fit) =>
+        fit.History.Select(e => new RoundRow(e.Epoch, new Dictionary<string, double>(e.Metrics), new Dictionary<string, double>(), e.Loss, e.Seconds)).ToList();
+}
 
 /// <summary>
 /// One row of results.json: a method's test results on one dataset, seed and training fraction.

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
@@ -210,7 +211,7 @@ public sealed partial class ExperimentRunner
 
         public void Execute()
         {
-            List<Tensor>? stage0 = null;
+            IsmState? stage0 = null;
             string dsmName = _c.Dsm.Model;
             bool needStage0 = Missing(dsmName) || Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
             try
@@ -219,7 +220,7 @@ public sealed partial class ExperimentRunner
                 {
                     _r._log($"stage 0: {dsmName} alone (seed {_seed})");
                     var (dsm, secs, best) = TrainDsm(dsmName);
-                    stage0 = Snapshot(dsm.Ism);
+                    stage0 = dsm.Ism.Snapshot();
                     if (Missing(dsmName)) _done(Evaluate(dsmName, dsm, secs, best, "stage 0 of one-way / bdlm"));
                     dsm.Dispose();
                 }
@@ -252,7 +253,7 @@ public sealed partial class ExperimentRunner
             }
             finally
             {
-                if (stage0 is not null) foreach (var t in stage0) t.Dispose();
+                stage0?.Dispose();
             }
         }
 
@@ -265,16 +266,10 @@ public sealed partial class ExperimentRunner
         }
 
         /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>
-        DomainModel Stage0Copy(List<Tensor> stage0)
+        DomainModel Stage0Copy(IsmState stage0)
         {
             var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(_c.Dsm.Model), _split, _train);
-            using (no_grad())
-            {
-                dsm.Ism.Users.copy_(stage0[0]);
-                dsm.Ism.Items.copy_(stage0[1]);
-                if (dsm.Ism.ItemBias is not null && stage0.Count > 2) dsm.Ism.ItemBias.copy_(stage0[2]);
-            }
-            dsm.Invalidate();
+            dsm.Ism.Restore(stage0);
             return dsm;
         }
 
@@ -296,12 +291,12 @@ public sealed partial class ExperimentRunner
             var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("llm-text: users"));
             double secs = sw.Elapsed.TotalSeconds;
             llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-            _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: fit.Rows));
+            _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
             llm.Dispose();
             ism.Dispose();
         }
 
-        void RunOneWay(List<Tensor> stage0)
+        void RunOneWay(IsmState stage0)
         {
             _r._log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
             var sw = Stopwatch.StartNew();
@@ -311,35 +306,32 @@ public sealed partial class ExperimentRunner
             var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("one-way: users"));
             double secs = sw.Elapsed.TotalSeconds;
             llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-            _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: fit.Rows));
+            _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
             llm.Dispose();
             dsm.Dispose();
         }
 
-        void RunBdlm(List<Tensor> stage0)
+        void RunBdlm(IsmState stage0)
         {
             _r._log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
             var sw = Stopwatch.StartNew();
             var dsm = Stage0Copy(stage0);
             TorchRuntime.Seed(_seed);
             var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
-            var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r._log("  " + s), Progress = ProgressOfRounds() };
+            using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r._log("  " + s), Progress = ProgressOfRounds() };
             var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r._ct);
             double secs = sw.Elapsed.TotalSeconds;
-            var rounds = result.Rounds.Select(x => new RoundRow(x.Round, x.Llm is null ? null : new(x.Llm), new(x.Dsm), x.LlmLoss, x.Seconds)).ToList();
+            var rounds = RoundRow.FromRounds(result);
             // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
-            dsm.Invalidate();
             var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
             // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
             var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
             BdlmPipeline.SaveDsmPart(ModelDir, folderConfig, dsm, result);
             BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone }, _split);
-            dsm.Invalidate();
             _r._log($"model folder (both models): {ModelDir}");
             var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
             if (Missing("bdlm-dsm")) _done(dsmRow);
             if (Missing("bdlm-llm")) _done(llmRow);
-            foreach (var t in trainer.BestLlmState.Values) t.Dispose();
             llm.Dispose();
             dsm.Dispose();
         }
@@ -434,14 +426,6 @@ public sealed partial class ExperimentRunner
             }
             times.Sort();
             return times[times.Count / 2];
-        }
-
-        static List<Tensor> Snapshot(InformationSharingModule ism)
-        {
-            using var _ = no_grad();
-            var list = new List<Tensor> { ism.Users.detach().clone(), ism.Items.detach().clone() };
-            if (ism.ItemBias is not null) list.Add(ism.ItemBias.detach().clone());
-            return list;
         }
     }
 }

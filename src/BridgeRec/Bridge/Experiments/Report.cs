@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using BridgeRec.SharedModule;
+using BridgeRec.IO;
 
 namespace BridgeRec.Bridge.Experiments;
 

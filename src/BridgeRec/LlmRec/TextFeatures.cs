@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using BridgeRec.Data;
+using BridgeRec.IO;
 using BridgeRec.Language;
 using static TorchSharp.torch;
 
-namespace BridgeRec.Domain;
+namespace BridgeRec.LlmRec;
 
 /// <summary>
 /// Frozen sentence embeddings of every item's text, [numItems, 384], from the MiniLM backbone

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace BridgeRec.Language;
+namespace BridgeRec.IO;
 
 /// <summary>
 /// The safetensors format: an 8-byte little-endian header length, a JSON header mapping each

@@ -1,7 +1,6 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace BridgeRec.SharedModule;
+namespace BridgeRec.IO;
 
 /// <summary>
 /// Training checkpoints in a run folder, written so that a crash never leaves a half-written one:
@@ -43,31 +42,4 @@ public sealed class CheckpointStore(string runDir)
         if (!File.Exists(statePath)) throw new InvalidDataException($"{LatestPath} points at {dir}, which has no state.json");
         return (dir, (JsonObject)JsonNode.Parse(File.ReadAllText(statePath))!);
     }
-}
-
-/// <summary>Write-to-temporary-then-rename, so readers never see a partial file and nothing is lost on a crash.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text) => Write(path, tmp => File.WriteAllText(tmp, text));
-
-    public static void Write(string path, Action<string> writeTemp)
-    {
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp-" + Environment.ProcessId);
-        try
-        {
-            writeTemp(tmp);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
-}
-
-public static class Json
-{
-    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 }
