@@ -32,7 +32,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed,
+            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -58,14 +58,14 @@ public static class BdlmCommand
             _ = backbone.TrainingMode; // validates --mode
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
-            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone }, ct);
+            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone }, ct, p.GetValue(Options.Overwrite));
             return 0;
         }));
         return c;
     }
 
     /// <summary>Loads the stage-0 folder, runs BDLM with progress lines, prints both models' test metrics.</summary>
-    public static BdlmRun Run(string from, string outDir, BdlmOptions options, LlmSpec spec, CancellationToken ct)
+    public static BdlmRun Run(string from, string outDir, BdlmOptions options, LlmSpec spec, CancellationToken ct, bool overwrite = false)
     {
         var (config, split, model) = AnsiConsole.Status().Start("loading the stage-0 model and data", _ => DsmPipeline.Load(from));
         if (model is not DomainModel dsm) throw new ArgumentException($"--from {from}: a {config.Model} model has no shared module to train; train lightgcn or mf first");
@@ -82,7 +82,7 @@ public static class BdlmCommand
                 AnsiConsole.MarkupLine(Markup.Escape($"[{DateTime.Now:HH:mm:ss}]   round {round} LLM phase: {done}/{all} users"));
             },
         };
-        var run = BdlmPipeline.Run(config, split, dsm, spec, options, outDir, trainer, ct);
+        var run = BdlmPipeline.Run(config, split, dsm, spec, options, outDir, trainer, ct, overwrite);
         ConsoleUi.Metrics($"BDLM-DSM ({config.Model}, round {run.Train.BestDsmRound}), test", run.DsmTest);
         ConsoleUi.Metrics($"BDLM-LLM (MiniLM, round {run.Train.BestLlmRound}), test", run.LlmTest);
         AnsiConsole.MarkupLine(Markup.Escape($"model folder: {outDir} ({run.Seconds:F0}s)"));

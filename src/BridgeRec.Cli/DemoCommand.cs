@@ -18,7 +18,7 @@ public static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "model folder", DefaultValueFactory = _ => "runs/demo" };
         var rounds = new Option<int>("--bdlm-rounds") { Description = "BDLM rounds after LightGCN (0 skips BDLM)", DefaultValueFactory = _ => 1 };
         var c = new Command("demo", "download MovieLens-100K when absent, train LightGCN, then a short BDLM run (MiniLM + LoRA), evaluate both, and print recommendations from both paths")
-        { data, epochs, outDir, rounds, Options.Seed };
+        { data, epochs, outDir, rounds, Options.Seed, Options.Overwrite };
         c.SetAction((p, ct) => Program.Guard(async () =>
         {
             string root = Path.GetFullPath(p.GetValue(data) ?? Environment.GetEnvironmentVariable("BRIDGEREC_DATA") ?? "data");
@@ -35,7 +35,7 @@ public static class DemoCommand
             ConsoleUi.DatasetSummary(split);
             string output = Path.GetFullPath(p.GetValue(outDir)!);
             (TrainResult? Train, EvaluationResult Test, IRecommender Model) r = default;
-            ConsoleUi.Train(config.Train, trainer => { r = DsmPipeline.Run(config, split, output, false, trainer, ct); return r.Train!; });
+            ConsoleUi.Train(config.Train, trainer => { r = DsmPipeline.Run(config, split, output, false, trainer, ct, p.GetValue(Options.Overwrite)); return r.Train!; });
             var pop = RankingEvaluator.ForTest(split, new RankingOptions { Ks = config.Ks })
                 .Evaluate(new Popularity(new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)).ScoreAll);
             ConsoleUi.Metrics("LightGCN, test", r.Test!);
@@ -51,7 +51,7 @@ public static class DemoCommand
             AnsiConsole.MarkupLine(Markup.Escape($"BDLM: LightGCN above is stage 0; MiniLM (LoRA) and LightGCN now train together through the shared module"));
             var spec = new LlmSpec { Prompt = new LlmRec.PromptOptions { MaxHistory = 10, MaxTokens = 128 } };
             var options = new BdlmOptions { Rounds = nRounds, Seed = config.Train.Seed };
-            var bdlm = BdlmCommand.Run(output, bdlmDir, options, spec, ct);
+            var bdlm = BdlmCommand.Run(output, bdlmDir, options, spec, ct, p.GetValue(Options.Overwrite));
             var (_, split2, dsm2) = DsmPipeline.Load(bdlmDir);
             using var llm = LlmFolder.Load(bdlmDir, split2);
             foreach (int u in new[] { 0, 41 }.Where(u => u < split2.Dataset.NumUsers))

@@ -27,6 +27,7 @@ public static class Options
     public static readonly Option<double?> Lr = new("--lr") { Description = "Adam learning rate (default 0.001)" };
     public static readonly Option<double?> L2 = new("--l2") { Description = "L2 weight on the batch's ego embeddings (default 1e-4)" };
     public static readonly Option<int?> Batch = new("--batch") { Description = "BPR batch size (default 2048)" };
+    public static readonly Option<bool> Overwrite = new("--overwrite") { Description = "replace a finished model (or results) in the output folder that was made with other settings" };
     public static readonly Option<int?> Seed = new("--seed") { Description = "seed of initialisation and sampling (default 2020)" };
     public static readonly Option<int?> EvalEvery = new("--eval-every") { Description = "evaluate and checkpoint every N epochs (default 10)" };
     public static readonly Option<int?> Patience = new("--patience") { Description = "stop after N evaluations without gain (default 5; 0 = never)" };

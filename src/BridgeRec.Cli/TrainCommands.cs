@@ -25,6 +25,7 @@ public static class TrainCommands
         Options.AddModel(c);
         c.Options.Add(Out);
         c.Options.Add(Resume);
+        c.Options.Add(Options.Overwrite);
         c.SetAction((p, ct) => Program.Guard(() =>
         {
             var config = Options.Resolve(p);
@@ -33,10 +34,11 @@ public static class TrainCommands
             var split = AnsiConsole.Status().Start("loading data", _ => DataSource.Load(config.Data));
             ConsoleUi.DatasetSummary(split);
             (TrainResult? Train, EvaluationResult Test, IRecommender Model) r = default;
-            if (config.Model == "pop") r = DsmPipeline.Run(config, split, outDir, false, null, ct);
+            bool overwrite = p.GetValue(Options.Overwrite);
+            if (config.Model == "pop") r = DsmPipeline.Run(config, split, outDir, false, null, ct, overwrite);
             else ConsoleUi.Train(config.Train, trainer =>
             {
-                r = DsmPipeline.Run(config, split, outDir, p.GetValue(Resume), trainer, ct);
+                r = DsmPipeline.Run(config, split, outDir, p.GetValue(Resume), trainer, ct, overwrite);
                 return r.Train!;
             });
             if (r.Train is { } t)

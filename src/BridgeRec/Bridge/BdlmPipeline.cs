@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using BridgeRec.Data;
 using BridgeRec.Domain;
@@ -23,21 +24,24 @@ public sealed record BdlmRun(BdlmResult Train, EvaluationResult DsmTest, Evaluat
 public static class BdlmPipeline
 {
     public static BdlmRun Run(TrainConfig dsmConfig, Split split, DomainModel dsm, LlmSpec spec, BdlmOptions options,
-        string outDir, BdlmTrainer? trainer = null, CancellationToken ct = default)
+        string outDir, BdlmTrainer? trainer = null, CancellationToken ct = default, bool overwrite = false)
     {
         var sw = Stopwatch.StartNew();
         dsmConfig.Validate();
         options.Validate();
+        string settings = Settings(dsmConfig, spec, options);
+        new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);
         string monitor = dsmConfig.Train.Monitor;
         var ranking = new RankingOptions { Ks = dsmConfig.Ks };
         var validation = DsmPipeline.ValidationEvaluator(split, dsmConfig);
         var test = RankingEvaluator.ForTest(split, ranking);
 
+        // Seeded before any weight is made: the LoRA adapters that SetTrainingMode adds draw from it too.
+        TorchRuntime.Seed(options.Seed);
         var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-        TorchRuntime.Seed(options.Seed);
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
             PromptBuilder.Histories(split, includeValidation: false));
 
@@ -59,7 +63,7 @@ public static class BdlmPipeline
             // Leave the caller's DSM in its own best state.
             dsm.Restore(dsmBest);
             var run = new BdlmRun(result, dsmTest, llmTest, sw.Elapsed.TotalSeconds);
-            WriteMetrics(outDir, split, run, options);
+            WriteMetrics(outDir, split, run, options, settings);
             return run;
         }
         finally { trainer.Dispose(); }
@@ -89,7 +93,11 @@ public static class BdlmPipeline
         });
     }
 
-    static void WriteMetrics(string outDir, Split split, BdlmRun run, BdlmOptions options)
+    /// <summary>The fingerprint of a BDLM run's settings: the stage-0 DSM's configuration, the LLM's and BDLM's.</summary>
+    static string Settings(TrainConfig dsmConfig, LlmSpec spec, BdlmOptions options) => ModelFolder.Fingerprint(
+        dsmConfig.ToJson(), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions), JsonSerializer.Serialize(options, TrainConfig.JsonOptions));
+
+    static void WriteMetrics(string outDir, Split split, BdlmRun run, BdlmOptions options, string settings)
     {
         static JsonObject Obj(IReadOnlyDictionary<string, double>? m)
         {
@@ -102,6 +110,7 @@ public static class BdlmPipeline
             ["dataset"] = split.ToString(),
             ["model"] = "bdlm",
             ["written_utc"] = DateTime.UtcNow.ToString("O"),
+            [ModelFolder.SettingsField] = settings,
             ["seconds"] = run.Seconds,
             ["rounds"] = options.Rounds,
             ["lambda"] = options.Lambda,

@@ -103,9 +103,12 @@ public static class DsmPipeline
 
     /// <summary>Trains (resuming when asked), evaluates on test, writes the model folder. Returns the test result.</summary>
     public static (TrainResult? Train, EvaluationResult Test, IRecommender Model) Run(
-        TrainConfig config, Split split, string outDir, bool resume, DsmTrainer? trainer = null, CancellationToken ct = default)
+        TrainConfig config, Split split, string outDir, bool resume, DsmTrainer? trainer = null, CancellationToken ct = default,
+        bool overwrite = false)
     {
         config.Validate();
+        // A resumed run continues its own model (its configuration is checked below); a fresh one must not replace another's.
+        if (!resume) new ModelFolder(outDir).EnsureMayWrite(ModelFolder.Fingerprint(config.ToJson()), overwrite);
         Directory.CreateDirectory(outDir);
         string configPath = Path.Combine(outDir, ModelFolder.ConfigFile);
         if (resume && File.Exists(configPath))
@@ -152,6 +155,7 @@ public static class DsmPipeline
             ["dataset"] = split.ToString(),
             ["model"] = config.Model,
             ["written_utc"] = DateTime.UtcNow.ToString("O"),
+            [ModelFolder.SettingsField] = ModelFolder.Fingerprint(config.ToJson()),
             ["test"] = ToJson(test.ToDictionary()),
             ["test_protocol"] = test.Protocol,
             ["test_users"] = test.UsersEvaluated,

@@ -29,4 +29,36 @@ public sealed record ModelFolder(string Dir)
 
     /// <summary>Whether the folder holds a complete LLM part.</summary>
     public bool HasLlm => File.Exists(LlmSpec);
+
+    /// <summary>The field of metrics.json (written last, when a model is finished) that fingerprints the settings it was made with.</summary>
+    public const string SettingsField = "settings_sha256";
+
+    /// <summary>A fingerprint of a run's resolved settings (their JSON), as stored under <see cref="SettingsField"/>.</summary>
+    public static string Fingerprint(params string[] settingsJson) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", settingsJson))));
+
+    /// <summary>
+    /// Refuses, before anything is written, to put a new model into a folder that holds a finished model made with
+    /// other settings, unless <paramref name="overwrite"/>. The same settings again (a rerun, which reproduces the same
+    /// model from the same seed) may write.
+    /// </summary>
+    public void EnsureMayWrite(string fingerprint, bool overwrite, string option = "--out")
+    {
+        if (overwrite || !File.Exists(Metrics)) return;
+        string? saved = null, written = null;
+        try
+        {
+            var metrics = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Metrics));
+            saved = metrics?[SettingsField]?.GetValue<string>();
+            written = metrics?["written_utc"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            // unreadable metrics: treated as another model
+        }
+        if (saved == fingerprint) return;
+        throw new InvalidOperationException(
+            $"{option} {Dir} already holds a finished model{(written is null ? "" : $" (written {written})")} made with other settings; " +
+            $"nothing was written. Choose another {option}, or pass --overwrite to replace it.");
+    }
 }

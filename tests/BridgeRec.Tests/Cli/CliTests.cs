@@ -95,6 +95,81 @@ public class CliTests
         Assert.Equal(metrics["llm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(llm.ScoreAll).ToDictionary()["ndcg@10"], 6);
         llm.Ism.Dispose();
     }
+
+    static string TinyMfConfig(TestData.TempDir tmp, double lr = 0.01)
+    {
+        string cfg = tmp.File($"mf-{lr}.json");
+        File.WriteAllText(cfg, new JsonObject
+        {
+            ["data"] = new JsonObject
+            {
+                ["path"] = Path.Combine(TestData.Benchmarks, "ml-100k", "loo"), ["format"] = "ml100k-bench",
+                ["items"] = Path.Combine(TestData.Root, "movielens-100k"), ["max_users"] = 30,
+            },
+            ["model"] = "mf", ["dim"] = 16, ["ks"] = new JsonArray(5, 10),
+            ["train"] = new JsonObject { ["epochs"] = 2, ["eval_every"] = 1, ["lr"] = lr, ["monitor"] = "hr@10", ["patience"] = 0 },
+        }.ToJsonString());
+        return cfg;
+    }
+
+    static Dictionary<string, byte[]> FolderBytes(string dir) =>
+        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(dir, f), File.ReadAllBytes);
+
+    /// <summary>A finished model is never replaced by one of other settings unless --overwrite says so; the same settings may run again.</summary>
+    [Fact]
+    public void TrainRefusesToReplaceAnotherFinishedModel()
+    {
+        using var tmp = new TestData.TempDir();
+        string model = tmp.File("mf");
+        Assert.Equal(0, Run("train", "--config", TinyMfConfig(tmp), "--out", model));
+        var before = FolderBytes(model);
+
+        var error = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(error);
+        try { Assert.Equal(2, Run("train", "--config", TinyMfConfig(tmp, lr: 0.02), "--out", model)); }
+        finally { Console.SetError(old); }
+        Assert.Contains("already holds a finished model", error.ToString());
+        Assert.Contains("--overwrite", error.ToString());
+        var after = FolderBytes(model);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (name, bytes) in before) Assert.True(bytes.AsSpan().SequenceEqual(after[name]), $"{name} changed");
+
+        Assert.Equal(0, Run("train", "--config", TinyMfConfig(tmp), "--out", model)); // same settings: a rerun
+        Assert.Equal(0, Run("train", "--config", TinyMfConfig(tmp, lr: 0.02), "--out", model, "--overwrite"));
+        Assert.Equal(0.02, JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!["train"]!["lr"]!.GetValue<double>());
+    }
+
+    /// <summary>
+    /// bdlm --seed fixes every weight it creates (the LoRA adapters included): seeds 1, 2, 1 give A, B, A. The backbone's
+    /// learning rate is tiny so the LoRA weights stay their initial values: they must differ between seeds too.
+    /// </summary>
+    [Fact]
+    public void BdlmSeedFixesTheLlmWeights()
+    {
+        using var tmp = new TestData.TempDir();
+        string mf = tmp.File("mf");
+        Assert.Equal(0, Run("train", "--config", TinyMfConfig(tmp), "--out", mf));
+        Dictionary<string, float[]> Bdlm(int seed, string name)
+        {
+            string dir = tmp.File(name);
+            Assert.Equal(0, Run("bdlm", "--from", mf, "--out", dir, "--rounds", "1", "--dsm-epochs", "1", "--max-history", "3",
+                "--max-tokens", "48", "--lora-rank", "2", "--llm-batch", "8", "--lr-backbone", "1e-12", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            var loaded = BridgeRec.IO.SafeTensors.Load(Path.Combine(dir, "llm.safetensors"));
+            var arrays = loaded.ToDictionary(kv => kv.Key, kv => kv.Value.to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray());
+            foreach (var t in loaded.Values) t.Dispose();
+            return arrays;
+        }
+        var first = Bdlm(1, "s1");
+        var second = Bdlm(2, "s2");
+        var again = Bdlm(1, "s1-again");
+        Assert.Contains(first.Keys, k => k.Contains("lora", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(first.Keys.Order(), again.Keys.Order());
+        foreach (var (name, values) in first) Assert.True(values.AsSpan().SequenceEqual(again[name]), $"{name} differs between two runs with seed 1");
+        Assert.Contains(first.Keys, name => !first[name].AsSpan().SequenceEqual(second[name]));
+        foreach (string lora in first.Keys.Where(k => k.Contains("lora", StringComparison.OrdinalIgnoreCase) && first[k].Any(v => v != 0)))
+            Assert.False(first[lora].AsSpan().SequenceEqual(second[lora]), $"{lora} is the same for seeds 1 and 2: the seed did not reach it");
+    }
 }
 
 [CollectionDefinition("console", DisableParallelization = true)]

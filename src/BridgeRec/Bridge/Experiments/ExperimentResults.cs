@@ -66,6 +66,24 @@ public sealed class ResultsFile
 
     public const string FileName = "results.json";
 
+    /// <summary>
+    /// Finished rows that running <paramref name="config"/> into this folder would replace with results of other
+    /// settings (same dataset, fraction, seed and method; another configuration hash). Rows of the same settings are
+    /// skipped on a rerun, so they are not replaced.
+    /// </summary>
+    public IEnumerable<RunRow> ReplacedBy(ExperimentConfig config)
+    {
+        var methods = ExperimentRunner.RowNames(config.Methods).ToHashSet();
+        foreach (var ds in config.Datasets)
+        {
+            string hash = config.RunHash(ds);
+            foreach (var row in Runs)
+                if (row.Dataset == ds.Name && row.ConfigHash != hash && methods.Contains(row.Method)
+                    && config.Seeds.Contains(row.Seed) && ds.Fractions.Contains(row.Fraction))
+                    yield return row;
+        }
+    }
+
     public static ResultsFile LoadOrNew(string dir, string name)
     {
         string path = Path.Combine(dir, FileName);
