@@ -51,7 +51,7 @@ public static class LmBench
                 {
                     using var scope = NewDisposeScope();
                     opt.ZeroGrad();
-                    m.Forward(ids, mask).pow(2).mean().backward();
+                    m.Forward(ids, mask).square().mean().backward();
                     opt.Step();
                 });
                 AnsiConsole.MarkupLine(Markup.Escape($"{mode}: {trainable:N0} trainable of {m.TotalParameters():N0} parameters"));

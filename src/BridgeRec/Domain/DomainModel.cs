@@ -199,7 +199,8 @@ public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph
             e = Graph.Propagate(e);
             sum = sum + e;
         }
-        var final = sum / (Layers + 1);
+        using var layers = ((double)(Layers + 1)).ToScalar();
+        var final = sum.div(layers);
         var parts = final.split([Ism.NumUsers, Ism.NumItems], 0);
         return (parts[0], parts[1]);
     }

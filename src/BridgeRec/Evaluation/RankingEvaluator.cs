@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using BridgeRec.Data;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -177,7 +178,7 @@ public sealed class RankingEvaluator
         {
             long[] flatExcluded = FlatIndex(Excluded, batch, numItems, skipExcluded: false);
             if (flatExcluded.Length > 0)
-                flat.index_fill_(0, tensor(flatExcluded, device: device), float.NegativeInfinity);
+                flat.index_fill_(0, tensor(flatExcluded, device: device), Scalars.Of(double.NegativeInfinity));
         }
 
         // 2. topk of max K + margin candidates per user, to the CPU.

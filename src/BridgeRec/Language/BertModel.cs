@@ -1,8 +1,9 @@
+using BridgeRec.IO;
+using BridgeRec.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
-using BridgeRec.IO;
 
 namespace BridgeRec.Language;
 
@@ -68,7 +69,7 @@ public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
     public static Tensor MeanPool(Tensor hidden, Tensor attentionMask)
     {
         var m = attentionMask.to(hidden.dtype).unsqueeze(-1);
-        return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(Scalars.Of(1e-9));
     }
 
     /// <summary>Sentence embeddings as sentence-transformers computes them: mean pooling, then L2 normalisation.</summary>
@@ -156,7 +157,8 @@ sealed class BertEmbeddings : Module
         var x = word_embeddings.forward(ids);
         if (overrides is not null)
             x = x.index_put_(overrides.Vectors.to(x.dtype), [overrides.Batch, overrides.Position]); // x is a fresh activation: in place is safe for autograd
-        using var positions = arange(seq, device: ids.device).unsqueeze(0);
+        using var positionCount = seq.ToScalar();
+        using var positions = arange(positionCount, device: ids.device).unsqueeze(0);
         x = x + position_embeddings.forward(positions);
         if (tokenTypes is null)
         {

@@ -1,3 +1,4 @@
+using BridgeRec.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,9 +65,11 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
         var fullMask = cache?.MaskWith(mask) ?? mask;
         if (past + s > Config.MaxPositions)
             throw new ArgumentException($"sequence of {past + s} tokens is longer than the model's {Config.MaxPositions} positions");
-        var positions = (fullMask.cumsum(1) - 1).clamp_min(0).narrow(1, past, s);
-        var qpos = arange(past, past + s, device: inputIds.device).unsqueeze(1);
-        var kpos = arange(past + s, device: inputIds.device).unsqueeze(0);
+        var positions = fullMask.cumsum(1).sub(Scalars.Of(1L)).clamp_min(Scalars.Of(0L)).narrow(1, past, s);
+        using var first = past.ToScalar();
+        using var end = (past + s).ToScalar();
+        var qpos = arange(first, end, device: inputIds.device).unsqueeze(1);
+        var kpos = arange(end, device: inputIds.device).unsqueeze(0);
         // [batch, 1, seq, past + seq]: causal and not padding; a token always sees itself, so padded rows stay finite.
         var keep = (kpos.le(qpos).unsqueeze(0) & fullMask.to(ScalarType.Bool).unsqueeze(1)) | kpos.eq(qpos).unsqueeze(0);
         var x = Embed(inputIds, overrides);
@@ -79,9 +82,9 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
     /// <summary>Token embeddings, task-token rows replaced by the override vectors.</summary>
     Tensor Embed(Tensor ids, EmbeddingOverrides? overrides)
     {
-        var task = ids.ge(Config.VocabSize);
+        var task = ids.ge(Scalars.Of((long)Config.VocabSize));
         bool anyTask = task.any().item<bool>();
-        var lookup = anyTask ? ids.masked_fill(task, 0) : ids;
+        var lookup = anyTask ? ids.masked_fill(task, Scalars.Of(0L)) : ids;
         var x = TokenEmbeddings.forward(lookup);
         if (overrides is not null)
         {
@@ -107,7 +110,8 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
     public static Tensor LastToken(Tensor hidden, Tensor attentionMask)
     {
         long b = hidden.shape[0], s = hidden.shape[1], h = hidden.shape[2];
-        using var pos = arange(1, s + 1, device: hidden.device).unsqueeze(0);
+        using var end = (s + 1).ToScalar();
+        using var pos = arange(Scalars.Of(1L), end, device: hidden.device).unsqueeze(0);
         using var weighted = attentionMask.to(ScalarType.Int64) * pos;
         using var last = weighted.argmax(1);
         using var index = last.view(b, 1, 1).expand(b, 1, h);
@@ -241,7 +245,7 @@ public sealed class Gpt2Model : DecoderModel
         register_module("ln_f", ln_f);
         if (!config.TieWordEmbeddings)
         {
-            lm_head = new Parameter(randn(config.VocabSize, config.Hidden) * 0.02);
+            lm_head = new Parameter(randn(config.VocabSize, config.Hidden).mul_(Scalars.Of(0.02)));
             register_module("lm_head", new HeadHolder(lm_head));
         }
     }
@@ -348,7 +352,7 @@ public sealed class LlamaModel : DecoderModel
         register_module("model", model);
         if (!config.TieWordEmbeddings)
         {
-            lm_head = new Parameter(randn(config.VocabSize, config.Hidden) * 0.02);
+            lm_head = new Parameter(randn(config.VocabSize, config.Hidden).mul_(Scalars.Of(0.02)));
             register_module("lm_head", new HeadHolder(lm_head));
         }
         // Rotary frequencies theta^(-2j/d), j < d/2; not a parameter and not saved.

@@ -1,3 +1,4 @@
+using BridgeRec.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,7 +69,7 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
     public Parameter? bias;
     public Parameter? lora_A;
     public Parameter? lora_B;
-    double _scale;
+    Scalar _scale = Scalars.Of(1.0); // alpha / rank, held: torch reads it in every forward
     double _dropout;
     public bool Merged { get; private set; }
 

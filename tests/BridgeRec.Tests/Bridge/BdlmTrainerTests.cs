@@ -5,6 +5,7 @@ using BridgeRec.Evaluation;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -107,7 +108,7 @@ public class BdlmTrainerTests
     [Fact]
     public void PrecomputedScoresReturnTheTableRows()
     {
-        using var table = arange(12, dtype: float32).reshape(3, 4);
+        using var table = arange(Scalars.Of(12L), dtype: float32).reshape(3, 4);
         var r = new PrecomputedScores("cached", table);
         Assert.Equal(4, r.NumItems);
         using var rows = r.ScoreAll([2, 0]);

@@ -4,6 +4,7 @@ using BridgeRec.Domain;
 using BridgeRec.IO;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -77,7 +78,7 @@ public class TextFeatureTests
         var ism = new InformationSharingModule(users, items, dim);
         var features = randn(items, textDim);
         var model = new TextAugmentedModel(new MatrixFactorization(ism), features);
-        using (no_grad()) model.Projection.copy_(randn(dim, textDim) * 0.3);
+        using (no_grad()) model.Projection.copy_(randn(dim, textDim).mul_(Scalars.Of(0.3)));
         return (model, features);
     }
 
@@ -139,7 +140,7 @@ public class TextFeatureTests
         var features = randn(items, 6);
         var model = new TextAugmentedModel(new LightGcn(ism, graph, layers: 2), features);
         Assert.Equal("lightgcn+text", model.Name);
-        using (no_grad()) model.Projection.copy_(randn(4, 6) * 0.3);
+        using (no_grad()) model.Projection.copy_(randn(4, 6).mul_(Scalars.Of(0.3)));
 
         // Reference: a plain LightGCN whose ISM item table holds I + W t.
         var reference = new InformationSharingModule(users, items, 4);

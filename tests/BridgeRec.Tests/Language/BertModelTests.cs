@@ -1,5 +1,6 @@
 using BridgeRec.IO;
 using BridgeRec.Language;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,7 +48,7 @@ public class BertModelTests
         foreach (var (name, t) in m.Weights())
             Assert.True(equal(t, back.Weights()[name]).all().item<bool>(), name);
         var ids = tensor(new long[] { 4, 9, 10, 11, 5, 0, 4, 12, 5, 0, 0, 0 }, [2, 6]);
-        var mask = (ids != 0).to(ScalarType.Int64);
+        var mask = ids.ne(Scalars.Of(0L)).to(ScalarType.Int64);
         using var _ = no_grad();
         Assert.True(equal(m.Forward(ids, mask), back.Forward(ids, mask)).all().item<bool>());
         Assert.Equal(40, tok.VocabSize);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BridgeRec.IO;
 using BridgeRec.Language;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,7 +50,7 @@ public class DecoderTests
         var logits = model.Logits(model.Forward(Ids(e.InputIds), mask, null));
         Assert.Equal(expected.shape, logits.shape);
         var real = mask.to(ScalarType.Bool).unsqueeze(-1);
-        double diff = MaxDiff(logits.masked_fill(real.logical_not(), 0), expected.masked_fill(real.logical_not(), 0));
+        double diff = MaxDiff(logits.masked_fill(real.logical_not(), Scalars.Of(0.0)), expected.masked_fill(real.logical_not(), Scalars.Of(0.0)));
         Assert.True(diff <= Tolerance, $"{name}: max |diff| {diff:E2}");
         // The nn.Module entry point gives the same logits for an unpadded row.
         int n = (int)e.AttentionMask[1].Sum();
@@ -92,7 +93,7 @@ public class DecoderTests
             var b = model.Logits(model.Forward(ids.narrow(1, first, s - first), mask.narrow(1, first, s - first), null, cache));
             var all = cat([a, b], 1);
             var real = mask.to(ScalarType.Bool).unsqueeze(-1).logical_not();
-            worst = Math.Max(worst, MaxDiff(all.masked_fill(real, 0), expected.masked_fill(real, 0)));
+            worst = Math.Max(worst, MaxDiff(all.masked_fill(real, Scalars.Of(0.0)), expected.masked_fill(real, Scalars.Of(0.0))));
         }
         Assert.True(worst <= Tolerance, $"{name}: max |diff| with the cache {worst:E2}");
     }

@@ -1,4 +1,5 @@
 using BridgeRec.Native;
+using BridgeRec.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -21,8 +22,8 @@ public class SafeAdamTests
         {
             using var scope = NewDisposeScope();
             zero();
-            using var x = arange(12, dtype: float32).reshape(3, 4) / (i + 1);
-            (x.matmul(a) + b).pow(2).sum().backward();
+            using var x = arange(Scalars.Of(12L), dtype: float32).reshape(3, 4).div_(Scalars.Of(i + 1.0));
+            (x.matmul(a) + b).square().sum().backward();
             step();
         }
     }

@@ -7,6 +7,7 @@ using BridgeRec.Domain;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.SharedModule;
+using BridgeRec.Torch;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Tests.Serving;
@@ -256,7 +257,7 @@ public class ServerTests
         await Task.Delay(300);
 
         // A good new checkpoint: the item table negated (recommendations change), written atomically.
-        ReplaceIsm(ism, t => t["items"].mul_(-1));
+        ReplaceIsm(ism, t => t["items"].neg_());
         var good = await server.Post("/v1/admin/reload", "");
         Assert.Equal(200, good.Status);
         Assert.Equal(2, good.Body!["generation"]!.GetValue<int>());
@@ -274,7 +275,7 @@ public class ServerTests
 
         // Broken: readable, but the weights hold NaN.
         File.WriteAllBytes(ism, bytes);
-        ReplaceIsm(ism, t => t["users"][5, 0].fill_(float.NaN));
+        ReplaceIsm(ism, t => t["users"][5, 0].fill_(Scalars.Of(double.NaN)));
         AssertProblem(422, await server.Post("/v1/admin/reload", ""), "non-finite");
         await Task.Delay(200);
 

@@ -7,6 +7,7 @@ using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -418,7 +419,7 @@ public sealed partial class ExperimentRunner
                 {
                     var s = model.ScoreAll([u]);
                     var seen = _seen.ItemsOf(u).ToArray();
-                    if (seen.Length > 0) s.index_fill_(1, tensor(seen.Select(i => (long)i).ToArray(), device: s.device), float.NegativeInfinity);
+                    if (seen.Length > 0) s.index_fill_(1, tensor(seen.Select(i => (long)i).ToArray(), device: s.device), Scalars.Of(double.NegativeInfinity));
                     var (_, idx) = s.topk(k, 1);
                     idx.data<long>().ToArray();
                 }
