@@ -50,7 +50,7 @@ public static class ServeCommand
             Console.Error.WriteLine($"loading {settings.ModelDir} ...");
             await using var host = await ServingHost.StartAsync(settings, ct);
             var m = host.Service.Current;
-            Console.Error.WriteLine($"serving {m.Dataset.Name} ({m.DsmName}{(m.LlmName is null ? "" : ", llm " + m.LlmName)}) at {string.Join(", ", host.Urls)}; OpenAPI at /openapi/v1.json; Ctrl+C stops");
+            Console.Error.WriteLine($"serving {m.Dataset.Name} ({m.DsmName}{(m.LlmName is null ? "" : ", llm " + m.LlmName)}) at {string.Join(", ", host.Urls)}; OpenAPI at /openapi/v1.json, metrics at /metrics; Ctrl+C stops");
             await host.WaitAsync(ct);
             Console.Error.WriteLine("stopping");
             return 0;

@@ -6,6 +6,7 @@ using System.Text;
 using BridgeRec.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
@@ -112,7 +113,9 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         try
         {
             int top = RequestInput.ParseK(k);
-            if (RequestInput.ParseVia(via) == "llm") return UserRecommendationsByLlm(ctx, userId, top);
+            string path = RequestInput.ParseVia(via);
+            TagVia(ctx, path);
+            if (path == "llm") return UserRecommendationsByLlm(ctx, userId, top);
             var m = service.Current;
             int user = ResolveUser(m, userId);
             var items = ArrayPool<int>.Shared.Rent(top);
@@ -163,6 +166,7 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
                 try { input = RequestInput.ParseRecommendation(doc.RootElement, service.Options.MaxHistory); }
                 catch (InvalidOperationException e) { throw ApiProblem.BadField("body", $"unreadable text: {e.Message}"); }
             }
+            TagVia(ctx, input.Via);
             if (input.Via == "llm")
             {
                 using var lease = service.Acquire();
@@ -281,6 +285,13 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             throw new ApiProblem(StatusCodes.Status409Conflict, "no LLM loaded",
                 $"via: the model folder {m.Directory} has no LLM part (llm.json); use via=dsm, or serve a folder written by 'bridgerec bdlm'", "via");
     }
+
+    /// <summary>
+    /// Adds the serving path (dsm or llm) to ASP.NET Core's request metrics (http.server.request.duration), beside the
+    /// route, method and status. A request refused before its path is known has no such tag.
+    /// </summary>
+    static void TagVia(HttpContext ctx, string via) =>
+        ctx.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new KeyValuePair<string, object?>("bridgerec.via", via));
 
     static bool IsAnswerable(Exception e) => e is ApiProblem or LlmTimeoutException or OperationCanceledException;
 

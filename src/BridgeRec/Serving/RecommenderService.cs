@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace BridgeRec.Serving;
 
 /// <summary>Limits and batching of a <see cref="RecommenderService"/>.</summary>
@@ -43,6 +45,7 @@ public sealed class LlmTimeoutException(string message) : Exception(message);
 public sealed class RecommenderService : IDisposable
 {
     readonly MicroBatcher<LlmRequest, Recommendation> _worker;
+    readonly ServingMetrics _metrics;
     readonly SemaphoreSlim _reloadGate = new(1, 1);
     ServingModel _current;
     int _disposed;
@@ -56,27 +59,34 @@ public sealed class RecommenderService : IDisposable
     /// <summary>LLM batches run, requests answered in them, and the largest batch.</summary>
     public (long Batches, long Requests, long LargestBatch) LlmStats => (_worker.Batches, _worker.Requests, _worker.LargestBatch);
 
-    RecommenderService(string dir, ServingOptions options, MicroBatcher<LlmRequest, Recommendation> worker, ServingModel first)
+    RecommenderService(string dir, ServingOptions options, MicroBatcher<LlmRequest, Recommendation> worker, ServingModel first, ServingMetrics metrics)
     {
-        ModelDir = dir; Options = options; _worker = worker; _current = first;
+        ModelDir = dir; Options = options; _worker = worker; _current = first; _metrics = metrics;
     }
 
     /// <summary>Loads the folder (on the worker thread) and starts serving it. Errors name the folder and the problem.</summary>
-    public static async Task<RecommenderService> StartAsync(string modelDir, ServingOptions? options = null)
+    /// <param name="meterFactory">Where the <see cref="ServingMetrics"/> meter comes from (a host's DI container); null: a meter of the service's own.</param>
+    public static async Task<RecommenderService> StartAsync(string modelDir, ServingOptions? options = null, IMeterFactory? meterFactory = null)
     {
         options ??= new ServingOptions();
         options.Validate();
         string dir = Path.GetFullPath(modelDir);
-        var worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, RunBatch);
+        // The metrics read the worker and the service once they exist; nothing is collected before StartAsync returns.
+        MicroBatcher<LlmRequest, Recommendation>? worker = null;
+        RecommenderService? service = null;
+        var metrics = new ServingMetrics(meterFactory, () => worker?.Queued ?? 0, () => service?.Current.Generation ?? 0);
         try
         {
+            worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, RunBatch, metrics.BatchDone);
             if (options.TorchThreads is int threads) await worker.Run(() => TorchSharp.torch.set_num_threads(threads));
             var first = await worker.Run(() => ServingModel.Load(dir, 1));
-            return new RecommenderService(dir, options, worker, first);
+            service = new RecommenderService(dir, options, worker, first, metrics);
+            return service;
         }
         catch
         {
-            worker.Dispose();
+            worker?.Dispose();
+            metrics.Dispose();
             throw;
         }
     }
@@ -143,7 +153,11 @@ public sealed class RecommenderService : IDisposable
     /// </summary>
     public async Task<ServingModel> ReloadAsync()
     {
-        if (!await _reloadGate.WaitAsync(0)) throw new ReloadInProgressException();
+        if (!await _reloadGate.WaitAsync(0))
+        {
+            _metrics.Reload("busy");
+            throw new ReloadInProgressException();
+        }
         try
         {
             var old = Current;
@@ -154,9 +168,11 @@ public sealed class RecommenderService : IDisposable
             }
             catch (Exception e) when (e is not ObjectDisposedException)
             {
+                _metrics.Reload("rejected");
                 throw new CheckpointRejectedException($"the model folder {ModelDir} was rejected: {e.Message}; generation {old.Generation} keeps serving", e);
             }
             Volatile.Write(ref _current, fresh);
+            _metrics.Reload("ok");
             Release(old); // the service's own reference: freed now, or when its last LLM request ends
             return fresh;
         }
@@ -172,6 +188,7 @@ public sealed class RecommenderService : IDisposable
         Release(Current);
         _worker.Dispose();
         _reloadGate.Dispose();
+        _metrics.Dispose();
     }
 }
 
