@@ -79,7 +79,9 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         {
             ["dsm"] = new(m.DsmName, false, m.DsmName == "pop"
                 ? "most popular items, the same list for everyone"
-                : "final user and item vectors, dot product, SIMD top-k; new users: the mean of their items' vectors"),
+                : m.Dsm.UsesAnn
+                    ? "final user and item vectors; HNSW candidates (USearch) re-scored exactly by dot product; new users: the mean of their items' vectors"
+                    : "final user and item vectors, dot product, SIMD top-k; new users: the mean of their items' vectors"),
         };
         if (m.LlmName is { } llm)
             methods["llm"] = new(llm, m.LlmIsGenerative,
@@ -116,7 +118,8 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             string path = RequestInput.ParseVia(via);
             TagVia(ctx, path);
             if (path == "llm") return UserRecommendationsByLlm(ctx, userId, top);
-            var m = service.Current;
+            using var lease = service.Acquire(); // a reload frees the old model's ANN index only after this request
+            var m = lease.Model;
             int user = ResolveUser(m, userId);
             var items = ArrayPool<int>.Shared.Rent(top);
             var scores = ArrayPool<float>.Shared.Rent(top);
@@ -178,7 +181,8 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             }
             else
             {
-                var m = service.Current;
+                using var lease = service.Acquire();
+                var m = lease.Model;
                 var history = RequestInput.ResolveItems(m.Dataset, input.History, "history");
                 RecommendByFoldIn(ctx.Response, m, history, input.K);
             }

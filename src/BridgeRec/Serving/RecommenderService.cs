@@ -17,6 +17,9 @@ public sealed record ServingOptions
     /// <summary>Threads of torch's CPU operator pool for LLM forward passes; null: torch's default (one per core).</summary>
     public int? TorchThreads { get; init; }
 
+    /// <summary>When the DSM path uses an approximate nearest-neighbour index (large catalogs) and how it is built.</summary>
+    public AnnOptions Ann { get; init; } = new();
+
     public void Validate()
     {
         if (MaxHistory is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(MaxHistory), $"the history limit must be 1 to 100000 items (got {MaxHistory})");
@@ -24,6 +27,7 @@ public sealed record ServingOptions
             throw new ArgumentOutOfRangeException(nameof(LlmTimeout), $"the LLM timeout must be above 0 and at most 10 minutes (got {LlmTimeout.TotalMilliseconds} ms)");
         LlmBatching.Validate();
         if (TorchThreads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(TorchThreads), $"torch threads must be 1 to 256 (got {TorchThreads})");
+        Ann.Validate();
     }
 }
 
@@ -79,7 +83,7 @@ public sealed class RecommenderService : IDisposable
         {
             worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, RunBatch, metrics.BatchDone);
             if (options.TorchThreads is int threads) await worker.Run(() => TorchSharp.torch.set_num_threads(threads));
-            var first = await worker.Run(() => ServingModel.Load(dir, 1));
+            var first = await worker.Run(() => ServingModel.Load(dir, 1, options.Ann));
             service = new RecommenderService(dir, options, worker, first, metrics);
             return service;
         }
@@ -92,8 +96,8 @@ public sealed class RecommenderService : IDisposable
     }
 
     /// <summary>
-    /// The current model with a reference held for an LLM request, so that a reload cannot free it
-    /// while the request uses it. Dispose the lease when the request is answered.
+    /// The current model with a reference held for a request, so that a reload cannot free it (the LLM's torch
+    /// memory, the DSM's approximate index) while the request uses it. Dispose the lease when the request is answered.
     /// </summary>
     public ModelLease Acquire()
     {
@@ -164,7 +168,7 @@ public sealed class RecommenderService : IDisposable
             ServingModel fresh;
             try
             {
-                fresh = await _worker.Run(() => ServingModel.Load(ModelDir, old.Generation + 1));
+                fresh = await _worker.Run(() => ServingModel.Load(ModelDir, old.Generation + 1, Options.Ann));
             }
             catch (Exception e) when (e is not ObjectDisposedException)
             {
@@ -192,7 +196,7 @@ public sealed class RecommenderService : IDisposable
     }
 }
 
-/// <summary>A reference to a serving model for the length of one LLM request.</summary>
+/// <summary>A reference to a serving model for the length of one request.</summary>
 public readonly struct ModelLease(RecommenderService service, ServingModel model) : IDisposable
 {
     public ServingModel Model { get; } = model;
