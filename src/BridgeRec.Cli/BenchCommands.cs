@@ -18,6 +18,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Dsm());
         bench.Subcommands.Add(LmBench.Create());
         bench.Subcommands.Add(Serving.HttpBench.Create());
+        bench.Subcommands.Add(AnnBench.Create());
         return bench;
     }
 

@@ -17,13 +17,18 @@ public static class ServeCommand
     static readonly Option<int> LlmMaxBatch = new("--llm-max-batch") { Description = "most LLM requests per forward pass; 1 turns micro-batching off", DefaultValueFactory = _ => 16 };
     static readonly Option<int?> TorchThreads = new("--torch-threads") { Description = "threads of torch's CPU pool for LLM forward passes (default: one per core)" };
     static readonly Option<string?> AdminToken = new("--admin-token") { Description = "token for POST /v1/admin/reload ('Authorization: Bearer TOKEN', from any address; default $BRIDGEREC_ADMIN_TOKEN); without one, reloads are accepted from loopback only" };
+    static readonly Option<int> AnnThreshold = new("--ann-threshold") { Description = "catalogs with at least this many items get an HNSW index for the DSM path; smaller ones are scored exactly", DefaultValueFactory = _ => new AnnOptions().Threshold };
+    static readonly Option<int> AnnCandidates = new("--ann-candidates") { Description = "HNSW candidates re-scored exactly per DSM request (at least k; the user's seen items are added)", DefaultValueFactory = _ => new AnnOptions().Candidates };
+    static readonly Option<int> AnnConnectivity = new("--ann-connectivity") { Description = "HNSW links per item (M): better recall, more memory, slower build", DefaultValueFactory = _ => new AnnOptions().Connectivity };
+    static readonly Option<int> AnnExpansion = new("--ann-expansion") { Description = "HNSW candidate list while building (efConstruction)", DefaultValueFactory = _ => new AnnOptions().ExpansionAdd };
     static readonly Option<string> LogLevelOption = new("--log-level") { Description = "information (one JSON line per request) | warning | error | none", DefaultValueFactory = _ => "information" };
 
     public static Command Create()
     {
         var c = new Command("serve", "serve a model folder over HTTP: recommendations by the domain model or the LLM, new users by their history, item text, model info, reload without downtime; OpenAPI at /openapi/v1.json")
         {
-            ModelDir, Urls, MaxHistory, MaxBody, LlmTimeout, LlmWindow, LlmMaxBatch, TorchThreads, AdminToken, LogLevelOption,
+            ModelDir, Urls, MaxHistory, MaxBody, LlmTimeout, LlmWindow, LlmMaxBatch, TorchThreads,
+            AnnThreshold, AnnCandidates, AnnConnectivity, AnnExpansion, AdminToken, LogLevelOption,
         };
         c.SetAction((p, ct) => Program.Guard(async () =>
         {
@@ -44,13 +49,20 @@ public static class ServeCommand
                         Window = TimeSpan.FromMilliseconds(p.GetValue(LlmWindow)),
                         MaxBatch = p.GetValue(LlmMaxBatch),
                     },
+                    Ann = new AnnOptions
+                    {
+                        Threshold = p.GetValue(AnnThreshold),
+                        Candidates = p.GetValue(AnnCandidates),
+                        Connectivity = p.GetValue(AnnConnectivity),
+                        ExpansionAdd = p.GetValue(AnnExpansion),
+                    },
                 },
             };
             if (!Directory.Exists(settings.ModelDir)) throw new DirectoryNotFoundException($"--model {settings.ModelDir}: no such folder");
             Console.Error.WriteLine($"loading {settings.ModelDir} ...");
             await using var host = await ServingHost.StartAsync(settings, ct);
             var m = host.Service.Current;
-            Console.Error.WriteLine($"serving {m.Dataset.Name} ({m.DsmName}{(m.LlmName is null ? "" : ", llm " + m.LlmName)}) at {string.Join(", ", host.Urls)}; OpenAPI at /openapi/v1.json; Ctrl+C stops");
+            Console.Error.WriteLine($"serving {m.Dataset.Name} ({m.DsmName}{(m.LlmName is null ? "" : ", llm " + m.LlmName)}) at {string.Join(", ", host.Urls)}; OpenAPI at /openapi/v1.json, metrics at /metrics; Ctrl+C stops");
             await host.WaitAsync(ct);
             Console.Error.WriteLine("stopping");
             return 0;

@@ -6,6 +6,7 @@ using System.Text;
 using BridgeRec.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
@@ -78,7 +79,9 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         {
             ["dsm"] = new(m.DsmName, false, m.DsmName == "pop"
                 ? "most popular items, the same list for everyone"
-                : "final user and item vectors, dot product, SIMD top-k; new users: the mean of their items' vectors"),
+                : m.Dsm.UsesAnn
+                    ? "final user and item vectors; HNSW candidates (USearch) re-scored exactly by dot product; new users: the mean of their items' vectors"
+                    : "final user and item vectors, dot product, SIMD top-k; new users: the mean of their items' vectors"),
         };
         if (m.LlmName is { } llm)
             methods["llm"] = new(llm, m.LlmIsGenerative,
@@ -112,8 +115,11 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         try
         {
             int top = RequestInput.ParseK(k);
-            if (RequestInput.ParseVia(via) == "llm") return UserRecommendationsByLlm(ctx, userId, top);
-            var m = service.Current;
+            string path = RequestInput.ParseVia(via);
+            TagVia(ctx, path);
+            if (path == "llm") return UserRecommendationsByLlm(ctx, userId, top);
+            using var lease = service.Acquire(); // a reload frees the old model's ANN index only after this request
+            var m = lease.Model;
             int user = ResolveUser(m, userId);
             var items = ArrayPool<int>.Shared.Rent(top);
             var scores = ArrayPool<float>.Shared.Rent(top);
@@ -163,6 +169,7 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
                 try { input = RequestInput.ParseRecommendation(doc.RootElement, service.Options.MaxHistory); }
                 catch (InvalidOperationException e) { throw ApiProblem.BadField("body", $"unreadable text: {e.Message}"); }
             }
+            TagVia(ctx, input.Via);
             if (input.Via == "llm")
             {
                 using var lease = service.Acquire();
@@ -174,7 +181,8 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             }
             else
             {
-                var m = service.Current;
+                using var lease = service.Acquire();
+                var m = lease.Model;
                 var history = RequestInput.ResolveItems(m.Dataset, input.History, "history");
                 RecommendByFoldIn(ctx.Response, m, history, input.K);
             }
@@ -281,6 +289,13 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             throw new ApiProblem(StatusCodes.Status409Conflict, "no LLM loaded",
                 $"via: the model folder {m.Directory} has no LLM part (llm.json); use via=dsm, or serve a folder written by 'bridgerec bdlm'", "via");
     }
+
+    /// <summary>
+    /// Adds the serving path (dsm or llm) to ASP.NET Core's request metrics (http.server.request.duration), beside the
+    /// route, method and status. A request refused before its path is known has no such tag.
+    /// </summary>
+    static void TagVia(HttpContext ctx, string via) =>
+        ctx.Features.Get<IHttpMetricsTagsFeature>()?.Tags.Add(new KeyValuePair<string, object?>("bridgerec.via", via));
 
     static bool IsAnswerable(Exception e) => e is ApiProblem or LlmTimeoutException or OperationCanceledException;
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BridgeRec.Serving;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.OpenApi;
+using OpenTelemetry.Metrics;
 
 namespace BridgeRec.Cli.Serving;
 
@@ -48,7 +50,8 @@ public sealed record ServeSettings
 /// <summary>
 /// The BridgeRec HTTP server: an ASP.NET Core minimal API on Kestrel over a <see cref="RecommenderService"/>,
 /// with an OpenAPI document at /openapi/v1.json, RFC 7807 problems for every error (no stack traces),
-/// a request body limit, and one structured (JSON) log line per request.
+/// a request body limit, one structured (JSON) log line per request, and OpenTelemetry metrics (ASP.NET Core's request
+/// metrics tagged with the path, and <see cref="ServingMetrics"/>) on a Prometheus scrape endpoint at /metrics.
 /// </summary>
 public sealed partial class ServingHost : IAsyncDisposable
 {
@@ -64,11 +67,13 @@ public sealed partial class ServingHost : IAsyncDisposable
     public static async Task<ServingHost> StartAsync(ServeSettings settings, CancellationToken ct = default)
     {
         settings.Validate();
-        var service = await RecommenderService.StartAsync(settings.ModelDir, settings.Serving);
-        WebApplication? app = null;
+        // The service's meter comes from the host's container, so the host's OpenTelemetry reads it and it ends with the host.
+        var app = Build(settings);
+        RecommenderService? service = null;
         try
         {
-            app = Build(settings, service);
+            service = await RecommenderService.StartAsync(settings.ModelDir, settings.Serving, app.Services.GetRequiredService<IMeterFactory>());
+            Map(app, settings, service);
             try
             {
                 await app.StartAsync(ct);
@@ -81,13 +86,13 @@ public sealed partial class ServingHost : IAsyncDisposable
         }
         catch
         {
-            if (app is not null) await app.DisposeAsync();
-            service.Dispose();
+            await app.DisposeAsync();
+            service?.Dispose();
             throw;
         }
     }
 
-    static WebApplication Build(ServeSettings settings, RecommenderService service)
+    static WebApplication Build(ServeSettings settings)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -123,8 +128,20 @@ public sealed partial class ServingHost : IAsyncDisposable
             };
             return Task.CompletedTask;
         }));
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddAspNetCoreInstrumentation()
+            .AddMeter(ServingMetrics.MeterName)
+            // ASP.NET Core's default buckets start at 5 ms; a DSM answer takes well under 1 ms.
+            .AddView("http.server.request.duration", new ExplicitBucketHistogramConfiguration { Boundaries = RequestBuckets })
+            .AddPrometheusExporter());
+        return builder.Build();
+    }
 
-        var app = builder.Build();
+    /// <summary>Request-latency buckets in seconds, from 0.1 ms (the DSM path) to 10 s (the LLM timeout's default).</summary>
+    static readonly double[] RequestBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    static void Map(WebApplication app, ServeSettings settings, RecommenderService service)
+    {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("BridgeRec.Serving");
         app.Use(async (ctx, next) =>
         {
@@ -147,9 +164,9 @@ public sealed partial class ServingHost : IAsyncDisposable
         });
         app.UseStatusCodePages(); // 404 / 405 for unknown routes and methods as problems too
         app.MapOpenApi();
+        app.MapPrometheusScrapingEndpoint(); // GET /metrics, Prometheus text format
         new ServingApi(service, settings, logger).Map(app);
         LogServing(logger, service.ModelDir, service.Current.Generation, service.Current.DsmName, service.Current.LlmName ?? "none");
-        return app;
     }
 
     /// <summary>Waits until <paramref name="ct"/> is cancelled (Ctrl+C) or the host is told to stop (SIGTERM).</summary>

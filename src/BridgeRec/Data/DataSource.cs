@@ -96,13 +96,13 @@ public static class DataSource
 
     static object GenericDir(DataConfig c)
     {
-        string? Find(string stem) => new[] { ".tsv", ".csv", ".txt" }
+        string? Find(string stem) => new[] { ".tsv", ".csv", ".txt", ".parquet" }
             .Select(e => System.IO.Path.Combine(c.Path, stem + e)).FirstOrDefault(File.Exists);
         string? items = c.Items ?? Find("items");
         if (Find("train") is { } train && Find("test") is { } test)
             return GenericFormat.LoadSplit(train, test, Find("valid") ?? Find("validation"), items);
         if (Find("interactions") is { } all) return GenericFormat.Load(all, items);
-        throw new ArgumentException($"--data {c.Path}: a generic-format folder needs train.* and test.* (csv/tsv), or interactions.*");
+        throw new ArgumentException($"--data {c.Path}: a generic-format folder needs train.* and test.* (csv/tsv/parquet), or interactions.*");
     }
 
     static Split GivenOrRaw(object loaded, DataConfig c) => loaded switch

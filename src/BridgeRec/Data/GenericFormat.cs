@@ -33,10 +33,12 @@ public sealed record GenericOptions
 /// "title" (else the second column); every other column becomes a text field named by its header.</para>
 /// <para>With a delimiter other than TAB, fields may be quoted with '"' (a doubled '"' inside is a literal quote).
 /// Blank lines are skipped. Every line must have as many fields as the first line.</para>
+/// <para>An interactions file ending in <c>.parquet</c> (or starting with Parquet's magic bytes) is read as Apache Parquet
+/// with the same column names, row group by row group (<see cref="ParquetInteractions"/>).</para>
 /// </summary>
 public static class GenericFormat
 {
-    enum Role { Ignore, User, Item, Rating, Timestamp }
+    internal enum Role { Ignore, User, Item, Rating, Timestamp }
 
     public static Dataset Load(string interactionsPath, string? itemsPath = null, GenericOptions? options = null)
     {
@@ -73,6 +75,7 @@ public static class GenericFormat
 
     static Interactions ReadInteractions(string path, IdMap users, IdMap items, GenericOptions o)
     {
+        if (ParquetInteractions.IsParquet(path)) return ParquetInteractions.Read(path, users, items, o);
         var f = TextFile.Open(path, o.Latin1 ? FileEncoding.Latin1 : FileEncoding.Utf8, "interactions file");
         var lines = f.Lines();
         char delim = '\0';
@@ -187,7 +190,7 @@ public static class GenericFormat
         return texts;
     }
 
-    static long? ParseTime(string s)
+    internal static long? ParseTime(string s)
     {
         if (long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v)) return v;
         if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) && Math.Abs(d) < 9e18)
@@ -198,7 +201,7 @@ public static class GenericFormat
         return null;
     }
 
-    static Role RoleOf(string name) => Canonical(name) switch
+    internal static Role RoleOf(string name) => Canonical(name) switch
     {
         "user" or "userid" => Role.User,
         "item" or "itemid" or "movieid" => Role.Item,

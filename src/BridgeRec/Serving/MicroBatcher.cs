@@ -71,6 +71,7 @@ public sealed class MicroBatcher<TRequest, TResult> : IDisposable
 
     readonly BlockingCollection<Entry> _queue = new(new ConcurrentQueue<Entry>());
     readonly BatchFunction _run;
+    readonly Action<int, TimeSpan>? _batchDone;
     readonly Thread _thread;
     long _batches, _requests, _largest;
 
@@ -88,11 +89,13 @@ public sealed class MicroBatcher<TRequest, TResult> : IDisposable
     /// <summary>Requests and jobs waiting.</summary>
     public int Queued => _queue.Count;
 
-    public MicroBatcher(string name, BatchingOptions options, BatchFunction run)
+    /// <param name="batchDone">Called on the worker thread after each batch with its size and the batch function's time (metrics).</param>
+    public MicroBatcher(string name, BatchingOptions options, BatchFunction run, Action<int, TimeSpan>? batchDone = null)
     {
         options.Validate();
         Options = options;
         _run = run;
+        _batchDone = batchDone;
         _thread = new Thread(Loop) { IsBackground = true, Name = name };
         _thread.Start();
     }
@@ -169,6 +172,7 @@ public sealed class MicroBatcher<TRequest, TResult> : IDisposable
         if (batch.Count == 0) return;
         requests.Clear();
         foreach (var e in batch) requests.Add(e.Request);
+        long start = Stopwatch.GetTimestamp();
         try
         {
             var results = _run(requests);
@@ -182,6 +186,7 @@ public sealed class MicroBatcher<TRequest, TResult> : IDisposable
         }
         // Registrations stay until here: a request that times out mid-batch is answered at once, its result dropped.
         foreach (var e in batch) e.Cancellation.Dispose();
+        _batchDone?.Invoke(batch.Count, Stopwatch.GetElapsedTime(start));
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _requests, batch.Count);
         long largest;

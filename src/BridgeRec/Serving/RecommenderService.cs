@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace BridgeRec.Serving;
 
 /// <summary>Limits and batching of a <see cref="RecommenderService"/>.</summary>
@@ -15,6 +17,9 @@ public sealed record ServingOptions
     /// <summary>Threads of torch's CPU operator pool for LLM forward passes; null: torch's default (one per core).</summary>
     public int? TorchThreads { get; init; }
 
+    /// <summary>When the DSM path uses an approximate nearest-neighbour index (large catalogs) and how it is built.</summary>
+    public AnnOptions Ann { get; init; } = new();
+
     public void Validate()
     {
         if (MaxHistory is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(MaxHistory), $"the history limit must be 1 to 100000 items (got {MaxHistory})");
@@ -22,6 +27,7 @@ public sealed record ServingOptions
             throw new ArgumentOutOfRangeException(nameof(LlmTimeout), $"the LLM timeout must be above 0 and at most 10 minutes (got {LlmTimeout.TotalMilliseconds} ms)");
         LlmBatching.Validate();
         if (TorchThreads is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(TorchThreads), $"torch threads must be 1 to 256 (got {TorchThreads})");
+        Ann.Validate();
     }
 }
 
@@ -43,6 +49,7 @@ public sealed class LlmTimeoutException(string message) : Exception(message);
 public sealed class RecommenderService : IDisposable
 {
     readonly MicroBatcher<LlmRequest, Recommendation> _worker;
+    readonly ServingMetrics _metrics;
     readonly SemaphoreSlim _reloadGate = new(1, 1);
     ServingModel _current;
     int _disposed;
@@ -56,38 +63,45 @@ public sealed class RecommenderService : IDisposable
     /// <summary>LLM batches run, requests answered in them, and the largest batch.</summary>
     public (long Batches, long Requests, long LargestBatch) LlmStats => (_worker.Batches, _worker.Requests, _worker.LargestBatch);
 
-    RecommenderService(string dir, ServingOptions options, MicroBatcher<LlmRequest, Recommendation> worker, ServingModel first)
+    RecommenderService(string dir, ServingOptions options, MicroBatcher<LlmRequest, Recommendation> worker, ServingModel first, ServingMetrics metrics)
     {
-        ModelDir = dir; Options = options; _worker = worker; _current = first;
+        ModelDir = dir; Options = options; _worker = worker; _current = first; _metrics = metrics;
     }
 
     /// <summary>Loads the folder (on the worker thread) and starts serving it. Errors name the folder and the problem.</summary>
-    public static async Task<RecommenderService> StartAsync(string modelDir, ServingOptions? options = null)
+    /// <param name="meterFactory">Where the <see cref="ServingMetrics"/> meter comes from (a host's DI container); null: a meter of the service's own.</param>
+    public static async Task<RecommenderService> StartAsync(string modelDir, ServingOptions? options = null, IMeterFactory? meterFactory = null)
     {
         options ??= new ServingOptions();
         options.Validate();
         string dir = Path.GetFullPath(modelDir);
-        var worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, batch => RunBatch(batch, options));
+        // The metrics read the worker and the service once they exist; nothing is collected before StartAsync returns.
+        MicroBatcher<LlmRequest, Recommendation>? worker = null;
+        RecommenderService? service = null;
+        var metrics = new ServingMetrics(meterFactory, () => worker?.Queued ?? 0, () => service?.Current.Generation ?? 0);
         try
         {
+            worker = new MicroBatcher<LlmRequest, Recommendation>("bridgerec-torch", options.LlmBatching, batch => RunBatch(batch, options), metrics.BatchDone);
             await worker.Run(() =>
             {
                 if (options.TorchThreads is int threads) TorchSharp.torch.set_num_threads(threads);
                 else Native.ThreadBudget.Refresh();
             });
-            var first = await worker.Run(() => ServingModel.Load(dir, 1));
-            return new RecommenderService(dir, options, worker, first);
+            var first = await worker.Run(() => ServingModel.Load(dir, 1, options.Ann));
+            service = new RecommenderService(dir, options, worker, first, metrics);
+            return service;
         }
         catch
         {
-            worker.Dispose();
+            worker?.Dispose();
+            metrics.Dispose();
             throw;
         }
     }
 
     /// <summary>
-    /// The current model with a reference held for an LLM request, so that a reload cannot free it
-    /// while the request uses it. Dispose the lease when the request is answered.
+    /// The current model with a reference held for a request, so that a reload cannot free it (the LLM's torch
+    /// memory, the DSM's approximate index) while the request uses it. Dispose the lease when the request is answered.
     /// </summary>
     public ModelLease Acquire()
     {
@@ -149,20 +163,26 @@ public sealed class RecommenderService : IDisposable
     /// </summary>
     public async Task<ServingModel> ReloadAsync()
     {
-        if (!await _reloadGate.WaitAsync(0)) throw new ReloadInProgressException();
+        if (!await _reloadGate.WaitAsync(0))
+        {
+            _metrics.Reload("busy");
+            throw new ReloadInProgressException();
+        }
         try
         {
             var old = Current;
             ServingModel fresh;
             try
             {
-                fresh = await _worker.Run(() => ServingModel.Load(ModelDir, old.Generation + 1));
+                fresh = await _worker.Run(() => ServingModel.Load(ModelDir, old.Generation + 1, Options.Ann));
             }
             catch (Exception e) when (e is not ObjectDisposedException)
             {
+                _metrics.Reload("rejected");
                 throw new CheckpointRejectedException($"the model folder {ModelDir} was rejected: {e.Message}; generation {old.Generation} keeps serving", e);
             }
             Volatile.Write(ref _current, fresh);
+            _metrics.Reload("ok");
             Release(old); // the service's own reference: freed now, or when its last LLM request ends
             return fresh;
         }
@@ -178,10 +198,11 @@ public sealed class RecommenderService : IDisposable
         Release(Current);
         _worker.Dispose();
         _reloadGate.Dispose();
+        _metrics.Dispose();
     }
 }
 
-/// <summary>A reference to a serving model for the length of one LLM request.</summary>
+/// <summary>A reference to a serving model for the length of one request.</summary>
 public readonly struct ModelLease(RecommenderService service, ServingModel model) : IDisposable
 {
     public ServingModel Model { get; } = model;

@@ -28,12 +28,12 @@ public sealed record LlmRequest(ServingModel Model, int User, int[]? History, in
 /// A model folder loaded for serving, read-only once built: ids and item text, the items each user has
 /// seen (train + validation), the DSM as a <see cref="DsmIndex"/> (final vectors, no torch at request
 /// time), and, when the folder has one, the LLM recommender. Reloads build a new one and swap it in;
-/// the old one's torch memory is freed once the last LLM request that uses it has finished (leases).
+/// the old one's torch and native memory is freed once the last request that uses it has finished (leases).
 /// Load and all LLM calls must run on the serving worker thread (TorchSharp is used from one thread).
 /// </summary>
 public sealed class ServingModel : IDisposable
 {
-    int _refs = 1; // the service's own reference while it serves this model, plus one per LLM request in flight
+    int _refs = 1; // the service's own reference while it serves this model, plus one per request in flight
 
     public string Directory { get; }
     public int Generation { get; }
@@ -79,7 +79,8 @@ public sealed class ServingModel : IDisposable
     /// Rejects it, with a message naming the problem, when a file is missing or unreadable, the sizes do
     /// not match the data, or the weights hold non-finite values.
     /// </summary>
-    public static ServingModel Load(string dir, int generation)
+    /// <param name="ann">when the DSM's items get an approximate index (built here, from the final item vectors); null: never</param>
+    public static ServingModel Load(string dir, int generation, AnnOptions? ann = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         dir = Path.GetFullPath(dir);
@@ -88,7 +89,7 @@ public sealed class ServingModel : IDisposable
         DsmIndex index;
         try
         {
-            index = ToIndex(model);
+            index = ToIndex(model, ann);
         }
         finally
         {
@@ -124,12 +125,13 @@ public sealed class ServingModel : IDisposable
         catch
         {
             if (llm is not null) { llm.Ism.Dispose(); llm.Dispose(); }
+            index.Dispose();
             throw;
         }
     }
 
     /// <summary>The DSM's final user and item vectors (LightGCN: propagated) as float matrices; popularity as one shared user.</summary>
-    static DsmIndex ToIndex(IRecommender model)
+    static DsmIndex ToIndex(IRecommender model, AnnOptions? ann)
     {
         switch (model)
         {
@@ -140,7 +142,7 @@ public sealed class ServingModel : IDisposable
                 var (users, items) = dsm.FinalEmbeddings();
                 int dim = (int)users.shape[1];
                 float[]? bias = dsm.Ism.ItemBias is { } b ? RankingEvaluator.HostCopy<float>(b.detach()) : null;
-                return new DsmIndex(RankingEvaluator.HostCopy<float>(users), RankingEvaluator.HostCopy<float>(items), bias, dim);
+                return new DsmIndex(RankingEvaluator.HostCopy<float>(users), RankingEvaluator.HostCopy<float>(items), bias, dim, ann: ann);
             }
             case Popularity pop:
                 return new DsmIndex([1f], pop.Counts.ToArray(), null, 1, sameForAll: true);
@@ -208,9 +210,10 @@ public sealed class ServingModel : IDisposable
         return results;
     }
 
-    /// <summary>Frees the LLM's torch memory (worker thread). The DSM part is managed memory.</summary>
+    /// <summary>Frees the LLM's torch memory (worker thread) and the DSM's approximate index, if it has one.</summary>
     public void Dispose()
     {
+        Dsm.Dispose();
         if (Llm is { } llm)
         {
             Llm = null;
