@@ -4,6 +4,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using Spectre.Console;
 
@@ -41,7 +42,7 @@ public static class ExplainCommand
             };
             options.Validate();
             string dir = p.GetValue(ModelDir)!;
-            var (_, split, _) = DsmPipeline.Load(dir);
+            var (_, split, _) = DsmFolder.Load(dir);
             var d = split.Dataset;
             string userId = p.GetValue(User)!;
             if (!d.Users.TryGet(userId, out int u))

@@ -5,6 +5,7 @@ using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
@@ -260,7 +261,7 @@ public sealed partial class ExperimentRunner
         (DomainModel Model, double Seconds, int BestEpoch) TrainDsm(string model)
         {
             var sw = Stopwatch.StartNew();
-            var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(model), _split, _train);
+            var dsm = (DomainModel)DsmFactory.Build(DsmConfig(model), _split, _train);
             var result = new DsmTrainer(_dsmOptions).Fit(dsm, _train, Validate, store: null, resume: false, _r._ct);
             return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
         }
@@ -268,7 +269,7 @@ public sealed partial class ExperimentRunner
         /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>
         DomainModel Stage0Copy(IsmState stage0)
         {
-            var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(_c.Dsm.Model), _split, _train);
+            var dsm = (DomainModel)DsmFactory.Build(DsmConfig(_c.Dsm.Model), _split, _train);
             dsm.Ism.Restore(stage0);
             return dsm;
         }

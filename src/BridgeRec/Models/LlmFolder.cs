@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
 using BridgeRec.IO;
 using BridgeRec.Language;
@@ -7,21 +6,10 @@ using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;
 
-namespace BridgeRec.Bridge;
-
-/// <summary>How the LLM side of a model folder was built: what it needs to be rebuilt for inference.</summary>
-public sealed record LlmSpec
-{
-    public PromptOptions Prompt { get; init; } = new();
-    public BackboneSettings Backbone { get; init; } = new();
-    /// <summary>The BDLM round whose LLM weights the folder holds.</summary>
-    public int BestRound { get; init; }
-    /// <summary>Validation metrics of that round.</summary>
-    public Dictionary<string, double> Validation { get; init; } = new();
-}
+namespace BridgeRec.Models;
 
 /// <summary>
-/// The LLM part of a model folder, beside the DSM part that <see cref="DsmPipeline"/> reads:
+/// The LLM part of a model folder, beside the DSM part that <see cref="DsmFolder"/> reads:
 /// <c>llm.json</c> (<see cref="LlmSpec"/>), <c>llm.safetensors</c> (the trained adapters, LoRA or
 /// backbone weights: every parameter that trained) and <c>llm-ism.safetensors</c> (the shared module
 /// as the LLM's best round left it; the DSM's best round may differ and lives in <c>ism.safetensors</c>).
