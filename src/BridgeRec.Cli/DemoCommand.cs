@@ -60,7 +60,6 @@ public static class DemoCommand
                 TrainCommands.Show(split2, dsm2, u, 5);
                 TrainCommands.Show(split2, llm, u, 5);
             }
-            llm.Ism.Dispose();
             AnsiConsole.MarkupLine(Markup.Escape($"both models: {bdlmDir}  (try: bridgerec recommend --model {bdlmDir} --user 1 -k 10 --via llm)"));
             return 0;
         }));

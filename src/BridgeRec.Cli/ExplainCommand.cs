@@ -70,7 +70,6 @@ public static class ExplainCommand
             AnsiConsole.MarkupLine("[bold]reason:[/] " + Markup.Escape(result.Text.Trim()));
             AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
                 $"({((DecoderModel)llm.Backbone).Config.Architecture}: {result.Tokens.Length} tokens in {secs:F2} s, stopped by {result.StopReason})")));
-            llm.Ism.Dispose();
             return 0;
         }));
         return c;
@@ -88,7 +87,6 @@ public static class ExplainCommand
         var llm = LlmFolder.Load(dir, split);
         if (llm.Backbone is not DecoderModel)
         {
-            llm.Ism.Dispose();
             llm.Dispose();
             throw new InvalidOperationException($"--model {dir}: backbone {spec.Backbone.Path} is an encoder; explanations need a decoder (GPT-2, LLaMA, Qwen2)");
         }

@@ -123,7 +123,7 @@ public sealed class ServingModel : IDisposable
         }
         catch
         {
-            if (llm is not null) { llm.Ism.Dispose(); llm.Dispose(); }
+            llm?.Dispose();
             throw;
         }
     }
@@ -214,7 +214,6 @@ public sealed class ServingModel : IDisposable
         if (Llm is { } llm)
         {
             Llm = null;
-            llm.Ism.Dispose();
             llm.Dispose();
         }
     }

@@ -123,7 +123,6 @@ public class ServerTests
             var prompt = llm.Prompts.Build(-1, history.Select(h => d.Items[h]).ToArray());
             var coldRow = Row(llm.Score(llm.Prompts.Collate([prompt])));
             Assert.Equal(RankOrder.TopOfRow(coldRow, historyItems, 5).Select(i => d.Items.Original(i)), ItemIds(llmCold.Body!));
-            llm.Ism.Dispose();
         }
         dm.Dispose();
 
