@@ -4,6 +4,7 @@ using BridgeRec.Bridge.Experiments;
 using BridgeRec.Domain;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using Spectre.Console;
 
 namespace BridgeRec.Cli;
@@ -67,7 +68,7 @@ public static class BdlmCommand
     /// <summary>Loads the stage-0 folder, runs BDLM with progress lines, prints both models' test metrics.</summary>
     public static BdlmRun Run(string from, string outDir, BdlmOptions options, LlmSpec spec, CancellationToken ct, bool overwrite = false)
     {
-        var (config, split, model) = AnsiConsole.Status().Start("loading the stage-0 model and data", _ => DsmPipeline.Load(from));
+        var (config, split, model) = AnsiConsole.Status().Start("loading the stage-0 model and data", _ => DsmFolder.Load(from));
         if (model is not DomainModel dsm) throw new ArgumentException($"--from {from}: a {config.Model} model has no shared module to train; train lightgcn or mf first");
         AnsiConsole.MarkupLine(Markup.Escape($"BDLM from {config.Model} ({from}): {options.Rounds} round(s), lambda {options.Lambda}, tau {options.Tau}, MiniLM {spec.Backbone.Mode}, prompts of up to {spec.Prompt.MaxHistory} items / {spec.Prompt.MaxTokens} tokens"));
         int lastTenth = -1;

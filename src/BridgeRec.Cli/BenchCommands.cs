@@ -5,6 +5,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.Models;
 using Spectre.Console;
 
 namespace BridgeRec.Cli;
@@ -55,7 +56,7 @@ public static class BenchCommands
             if (config.Model == "pop") throw new ArgumentException("--model pop has nothing to train; use lightgcn or mf");
             var split = LightGcnText.Load(trainPath, testPath, name: dataset);
             var trainIndex = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
-            var dsm = (DomainModel)DsmPipeline.Build(config, split, trainIndex);
+            var dsm = (DomainModel)DsmFactory.Build(config, split, trainIndex);
             var evaluator = DsmPipeline.TestEvaluator(split, config);
             var evalSeconds = new List<double>();
             var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(dsm, trainIndex, m =>

@@ -4,6 +4,7 @@ using BridgeRec.Data;
 using BridgeRec.Data.Download;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.Models;
 using Spectre.Console;
 
 namespace BridgeRec.Cli;
@@ -52,14 +53,13 @@ public static class DemoCommand
             var spec = new LlmSpec { Prompt = new LlmRec.PromptOptions { MaxHistory = 10, MaxTokens = 128 } };
             var options = new BdlmOptions { Rounds = nRounds, Seed = config.Train.Seed };
             var bdlm = BdlmCommand.Run(output, bdlmDir, options, spec, ct, p.GetValue(Options.Overwrite));
-            var (_, split2, dsm2) = DsmPipeline.Load(bdlmDir);
+            var (_, split2, dsm2) = DsmFolder.Load(bdlmDir);
             using var llm = LlmFolder.Load(bdlmDir, split2);
             foreach (int u in new[] { 0, 41 }.Where(u => u < split2.Dataset.NumUsers))
             {
                 TrainCommands.Show(split2, dsm2, u, 5);
                 TrainCommands.Show(split2, llm, u, 5);
             }
-            llm.Ism.Dispose();
             AnsiConsole.MarkupLine(Markup.Escape($"both models: {bdlmDir}  (try: bridgerec recommend --model {bdlmDir} --user 1 -k 10 --via llm)"));
             return 0;
         }));

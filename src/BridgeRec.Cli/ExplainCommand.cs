@@ -4,6 +4,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using Spectre.Console;
 
@@ -41,7 +42,7 @@ public static class ExplainCommand
             };
             options.Validate();
             string dir = p.GetValue(ModelDir)!;
-            var (_, split, _) = DsmPipeline.Load(dir);
+            var (_, split, _) = DsmFolder.Load(dir);
             var d = split.Dataset;
             string userId = p.GetValue(User)!;
             if (!d.Users.TryGet(userId, out int u))
@@ -69,7 +70,6 @@ public static class ExplainCommand
             AnsiConsole.MarkupLine("[bold]reason:[/] " + Markup.Escape(result.Text.Trim()));
             AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
                 $"({((DecoderModel)llm.Backbone).Config.Architecture}: {result.Tokens.Length} tokens in {secs:F2} s, stopped by {result.StopReason})")));
-            llm.Ism.Dispose();
             return 0;
         }));
         return c;
@@ -87,7 +87,6 @@ public static class ExplainCommand
         var llm = LlmFolder.Load(dir, split);
         if (llm.Backbone is not DecoderModel)
         {
-            llm.Ism.Dispose();
             llm.Dispose();
             throw new InvalidOperationException($"--model {dir}: backbone {spec.Backbone.Path} is an encoder; explanations need a decoder (GPT-2, LLaMA, Qwen2)");
         }

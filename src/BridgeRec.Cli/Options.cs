@@ -3,6 +3,7 @@ using System.Globalization;
 using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
+using BridgeRec.Models;
 
 namespace BridgeRec.Cli;
 

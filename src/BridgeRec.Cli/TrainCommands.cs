@@ -3,6 +3,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.Models;
 using Spectre.Console;
 
 namespace BridgeRec.Cli;
@@ -58,7 +59,7 @@ public static class TrainCommands
         c.Options.Add(Sampled);
         c.SetAction(p => Program.Guard(() =>
         {
-            var (config, split, model) = AnsiConsole.Status().Start("loading model and data", _ => DsmPipeline.Load(p.GetValue(ModelDir)!));
+            var (config, split, model) = AnsiConsole.Status().Start("loading model and data", _ => DsmFolder.Load(p.GetValue(ModelDir)!));
             var ks = p.GetValue(Options.Ks) is { } text ? Options.ParseKs(text) : config.Ks;
             var full = RankingEvaluator.ForTest(split, new RankingOptions { Ks = ks }).Evaluate(model.ScoreAll);
             ConsoleUi.Metrics($"{model.Name} on {split.Dataset.Name}", full);
@@ -85,7 +86,7 @@ public static class TrainCommands
             if (via is not ("dsm" or "llm")) throw new ArgumentException($"--via {via}: expected dsm or llm");
             int k = p.GetValue(K);
             if (k < 1) throw new ArgumentException($"-k {k}: must be >= 1");
-            var (_, split, dsm) = DsmPipeline.Load(dir);
+            var (_, split, dsm) = DsmFolder.Load(dir);
             string userId = p.GetValue(User)!;
             if (!split.Dataset.Users.TryGet(userId, out int u))
                 throw new KeyNotFoundException($"--user {userId}: no such user in {split.Dataset.Name} (ids run like '{split.Dataset.Users.Original(0)}')");

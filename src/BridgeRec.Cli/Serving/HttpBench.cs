@@ -8,6 +8,7 @@ using System.Text.Json.Nodes;
 using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.IO;
+using BridgeRec.Models;
 using Spectre.Console;
 
 namespace BridgeRec.Cli.Serving;

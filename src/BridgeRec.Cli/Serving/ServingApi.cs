@@ -3,6 +3,7 @@ using System.ComponentModel;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using BridgeRec.Models;
 using BridgeRec.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

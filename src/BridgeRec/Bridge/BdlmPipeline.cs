@@ -7,6 +7,7 @@ using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.Native;
 using BridgeRec.SharedModule;
 
@@ -17,7 +18,7 @@ public sealed record BdlmRun(BdlmResult Train, EvaluationResult DsmTest, Evaluat
 
 /// <summary>
 /// BDLM from a trained DSM (stage 0) to a model folder both inference paths read: the DSM part as
-/// <see cref="DsmPipeline"/> writes it (config.json, ism.safetensors, model.safetensors) and the LLM
+/// <see cref="DsmFolder"/> writes it (config.json, ism.safetensors, model.safetensors) and the LLM
 /// part as <see cref="LlmFolder"/> writes it, plus metrics.json with both models' test results and
 /// the per-round validation metrics.
 /// </summary>
@@ -74,7 +75,7 @@ public static class BdlmPipeline
     {
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.ConfigFile), config.ToJson());
-        DsmPipeline.SaveWeights(dir, config, dsm, result.BestDsmRound);
+        DsmFolder.SaveWeights(dir, config, dsm, result.BestDsmRound);
     }
 
     /// <summary>

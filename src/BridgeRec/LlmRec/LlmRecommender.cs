@@ -28,15 +28,16 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     public PromptBuilder Prompts { get; }
     readonly Linear A_in, A_out;
     readonly TextItemTable? _textItems;
+    readonly bool _ownsIsm;
     IReadOnlyList<int>[] _histories;
 
     public string Name => _textItems is null ? "bdlm-llm" : "llm-text";
     public int NumItems => Ism.NumItems;
 
     public LlmRecommender(ILanguageBackbone backbone, InformationSharingModule ism, PromptBuilder prompts,
-        IReadOnlyList<int>[] histories, TextItemTable? itemTable = null) : base("llmrec")
+        IReadOnlyList<int>[] histories, TextItemTable? itemTable = null, bool ownsIsm = false) : base("llmrec")
     {
-        Backbone = backbone; Ism = ism; Prompts = prompts; _histories = histories; _textItems = itemTable;
+        Backbone = backbone; Ism = ism; Prompts = prompts; _histories = histories; _textItems = itemTable; _ownsIsm = ownsIsm;
         int hidden = backbone.HiddenSize;
         A_in = nn.Linear(ism.Dim, hidden);
         A_out = nn.Linear(hidden, ism.Dim);
@@ -44,7 +45,14 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         register_module("A_in", A_in);
         register_module("A_out", A_out);
         if (itemTable is not null) register_module("text_items", itemTable);
-        // The ISM is shared, not owned: it is not registered here, so saving this module never copies it.
+        // The ISM is shared: it is not registered here, so saving this module never copies it. The DSM built with it
+        // disposes it; only a recommender without a DSM (loaded alone from a folder: ownsIsm) disposes it itself.
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing && _ownsIsm) Ism.Dispose();
     }
 
     /// <summary>The histories prompts are built from when scoring (train for validation; train + validation for test).</summary>

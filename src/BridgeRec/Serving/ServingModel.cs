@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Serving;
@@ -85,7 +85,7 @@ public sealed class ServingModel : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         dir = Path.GetFullPath(dir);
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"--model {dir}: no such folder");
-        var (config, split, model) = DsmPipeline.Load(dir);
+        var (config, split, model) = DsmFolder.Load(dir);
         DsmIndex index;
         try
         {
@@ -124,7 +124,7 @@ public sealed class ServingModel : IDisposable
         }
         catch
         {
-            if (llm is not null) { llm.Ism.Dispose(); llm.Dispose(); }
+            llm?.Dispose();
             index.Dispose();
             throw;
         }
@@ -217,7 +217,6 @@ public sealed class ServingModel : IDisposable
         if (Llm is { } llm)
         {
             Llm = null;
-            llm.Ism.Dispose();
             llm.Dispose();
         }
     }

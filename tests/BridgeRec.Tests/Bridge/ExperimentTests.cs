@@ -69,8 +69,8 @@ public class ExperimentTests
         // The BDLM model folder holds both models for 'bridgerec recommend --via dsm|llm'.
         string models = Path.Combine(tmp.Path, "models", "ml-100k-loo-tiny-seed1");
         Assert.True(File.Exists(Path.Combine(models, "ism.safetensors")));
-        Assert.True(BridgeRec.Bridge.LlmFolder.Exists(models));
-        var (_, split, _) = BridgeRec.Bridge.DsmPipeline.Load(models);
+        Assert.True(BridgeRec.Models.LlmFolder.Exists(models));
+        var (_, split, _) = BridgeRec.Models.DsmFolder.Load(models);
         Assert.Equal(30, split.Test.Users.Distinct().Count());
 
         // A second run finds every row in results.json and trains nothing.

@@ -88,12 +88,14 @@ public class CliTests
         Assert.Equal(2, Run("recommend", "--model", both, "--user", "1", "--via", "gpt"));
 
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(both, "metrics.json")))!;
-        var (_, split, dsm) = BridgeRec.Bridge.DsmPipeline.Load(both);
+        var (_, split, dsm) = BridgeRec.Models.DsmFolder.Load(both);
         var test = BridgeRec.Evaluation.RankingEvaluator.ForTest(split, new BridgeRec.Evaluation.RankingOptions { Ks = [5, 10] });
         Assert.Equal(metrics["dsm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(dsm.ScoreAll).ToDictionary()["ndcg@10"], 6);
-        using var llm = BridgeRec.Bridge.LlmFolder.Load(both, split);
+        var llm = BridgeRec.Models.LlmFolder.Load(both, split);
         Assert.Equal(metrics["llm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(llm.ScoreAll).ToDictionary()["ndcg@10"], 6);
-        llm.Ism.Dispose();
+        // Loaded alone, the recommender owns its shared module: disposing it frees the tables too.
+        llm.Dispose();
+        Assert.True(llm.Ism.Users.IsInvalid && llm.Ism.Items.IsInvalid);
     }
 
     static string TinyMfConfig(TestData.TempDir tmp, double lr = 0.01)

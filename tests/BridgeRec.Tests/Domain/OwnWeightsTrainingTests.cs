@@ -3,6 +3,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.IO;
 using BridgeRec.Language;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;
 
@@ -32,7 +33,7 @@ public class OwnWeightsTrainingTests
 
         (float[] W, float[] Items) RunOnce(string dir, int epochs, bool resume)
         {
-            var model = new TextAugmentedModel((DomainModel)DsmPipeline.Build(config, split, trainIdx), features);
+            var model = new TextAugmentedModel((DomainModel)DsmFactory.Build(config, split, trainIdx), features);
             var trainer = new DsmTrainer(config.Train with { Epochs = epochs });
             trainer.Fit(model, trainIdx, m => validation.Evaluate(m.ScoreAll).ToDictionary(), new CheckpointStore(dir), resume);
             // The model ends with the best epoch's weights, W included.

@@ -3,6 +3,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.IO;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using BridgeRec.Torch;
 using TorchSharp;
@@ -199,7 +200,7 @@ public class TextFeatureTests
 
         // The model folder holds W beside the ISM, and loading it gives the same scores.
         Assert.True(File.Exists(Path.Combine(run.Path, ModelFolder.OwnWeightsFile)));
-        var (_, _, reloaded) = DsmPipeline.Load(run.Path);
+        var (_, _, reloaded) = DsmFolder.Load(run.Path);
         Assert.True(allclose(reloaded.ScoreAll([0, 1, 2]), model.ScoreAll([0, 1, 2]), rtol: 1e-5, atol: 1e-5));
     }
 }

@@ -3,6 +3,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using TorchSharp;
 
@@ -52,7 +53,7 @@ public class TrainingTests
 
         float[] RunOnce(string dir, int epochs, bool resume)
         {
-            var model = (DomainModel)DsmPipeline.Build(config, split, trainIdx);
+            var model = (DomainModel)DsmFactory.Build(config, split, trainIdx);
             var trainer = new DsmTrainer(config.Train with { Epochs = epochs });
             trainer.Fit(model, trainIdx, m => validation.Evaluate(m.ScoreAll).ToDictionary(), new CheckpointStore(dir), resume);
             return model.Ism.Items.detach().data<float>().ToArray();

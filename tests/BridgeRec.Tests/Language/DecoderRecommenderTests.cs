@@ -5,6 +5,7 @@ using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;

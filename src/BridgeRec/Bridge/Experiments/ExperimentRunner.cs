@@ -1,15 +1,10 @@
 using System.Diagnostics;
 using BridgeRec.Data;
-using BridgeRec.Domain;
-using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
+using BridgeRec.Models;
 using BridgeRec.Native;
-using BridgeRec.SharedModule;
-using BridgeRec.Torch;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace BridgeRec.Bridge.Experiments;
 
@@ -17,28 +12,27 @@ namespace BridgeRec.Bridge.Experiments;
 public sealed record ExperimentSummary(string OutputDir, int RowsRun, int RowsSkipped, string ResultsPath, string ReportPath, double Seconds);
 
 /// <summary>
-/// Runs an experiment: for each dataset x training fraction x seed, stage 0 trains the DSM alone with early
-/// stopping on validation (the "DSM alone" row); one-way and BDLM start from copies of that stage-0 shared
-/// module; the other DSMs and the text-only LLM train from scratch with the same seed. Every method is
-/// evaluated on test (full ranking with train + validation excluded; the LLM's prompts read train + validation),
-/// optionally sampled and in UniSRec's variant, with user-activity and item-popularity buckets and the
-/// per-user inference time. results.json is rewritten atomically after each row, and rows already there with
-/// the same <see cref="ExperimentConfig.RunHash"/> are skipped, so an interrupted experiment resumes.
+/// Runs an experiment: for each dataset x training fraction x seed, the rows of the method list that results.json
+/// lacks, by a <see cref="RankingSeedRun"/> or, for click-through data, a <see cref="CtrSeedRun"/>. results.json is
+/// rewritten atomically after each row, and rows already there with the same <see cref="ExperimentConfig.RunHash"/>
+/// are skipped, so an interrupted experiment resumes. The report is written from results.json at the end. What
+/// the seed runs share (tokenizer, backbones, prompts, progress logging) lives here.
 /// </summary>
-public sealed partial class ExperimentRunner
+public sealed class ExperimentRunner
 {
-    readonly ExperimentConfig _config;
-    readonly Action<string> _log;
-    readonly CancellationToken _ct;
-    readonly string _cacheDir;
+    internal ExperimentConfig Config { get; }
+    internal Action<string> Log { get; }
+    internal CancellationToken Ct { get; }
+    internal string CacheDir { get; }
     ITextTokenizer? _tokenizer;
+    int _ran, _skipped;
 
     ExperimentRunner(ExperimentConfig config, Action<string>? log, CancellationToken ct)
     {
-        _config = config;
-        _log = log ?? (_ => { });
-        _ct = ct;
-        _cacheDir = config.CacheDir ?? TrainConfig.DefaultCacheDir();
+        Config = config;
+        Log = log ?? (_ => { });
+        Ct = ct;
+        CacheDir = config.CacheDir ?? TrainConfig.DefaultCacheDir();
     }
 
     /// <summary>The result rows a method list yields (bdlm: bdlm-llm and bdlm-dsm).</summary>
@@ -54,57 +48,79 @@ public sealed partial class ExperimentRunner
     ExperimentSummary RunAll()
     {
         var clock = Stopwatch.StartNew();
-        string outDir = _config.OutputDir;
+        string outDir = Config.OutputDir;
         Directory.CreateDirectory(outDir);
-        AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), _config.ToJson());
-        var results = ResultsFile.LoadOrNew(outDir, _config.Name);
-        results.Name = _config.Name;
-        results.Config = _config;
-        TorchRuntime.Device(_config.Device);
-        int ran = 0, skipped = 0;
+        AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), Config.ToJson());
+        var results = ResultsFile.LoadOrNew(outDir, Config.Name);
+        results.Name = Config.Name;
+        results.Config = Config;
+        TorchRuntime.Device(Config.Device);
 
-        foreach (var ds in _config.Datasets)
+        foreach (var ds in Config.Datasets)
         {
-            string hash = _config.RunHash(ds);
-            if (ds.IsCtr)
-            {
-                var (r, k) = RunCtr(ds, hash, results, outDir);
-                ran += r; skipped += k;
-                continue;
-            }
-            Split? full = null;
-            foreach (double fraction in ds.Fractions)
-                foreach (int seed in _config.Seeds)
-                {
-                    _ct.ThrowIfCancellationRequested();
-                    var wanted = WantedRows().ToList();
-                    var missing = wanted.Where(m => results.Find(RunRow.RunKey(ds.Name, fraction, seed, m), hash) is null).ToList();
-                    string where = FormattableString.Invariant($"{ds.Name} fraction {fraction:0.###} seed {seed}");
-                    skipped += wanted.Count - missing.Count;
-                    if (missing.Count == 0) { _log($"{where}: all {wanted.Count} rows in results.json, skipped"); continue; }
-                    if (missing.Count < wanted.Count) _log($"{where}: {wanted.Count - missing.Count} rows already done, running {string.Join(", ", missing)}");
-                    full ??= LoadData(ds);
-                    var split = DataSource.Restrict(full, new DataConfig { TrainFraction = fraction, SubsampleSeed = seed });
-                    var run = new SeedRun(this, ds, split, fraction, seed, hash, missing, row =>
-                    {
-                        results.Put(row);
-                        results.Save(outDir);
-                        ran++;
-                        _log($"{where}: {row.Method} {Show(row, ds)}");
-                    });
-                    run.Execute();
-                }
+            if (ds.IsCtr) RunCtr(ds, results, outDir);
+            else RunRanking(ds, results, outDir);
         }
         results.Save(outDir);
-        string report = Report.Write(_config, results, outDir, _log);
-        _log($"wrote {Path.Combine(outDir, ResultsFile.FileName)} and {report}");
-        return new ExperimentSummary(outDir, ran, skipped, Path.Combine(outDir, ResultsFile.FileName), report, clock.Elapsed.TotalSeconds);
+        string report = Report.Write(Config, results, outDir, Log);
+        Log($"wrote {Path.Combine(outDir, ResultsFile.FileName)} and {report}");
+        return new ExperimentSummary(outDir, _ran, _skipped, Path.Combine(outDir, ResultsFile.FileName), report, clock.Elapsed.TotalSeconds);
     }
+
+    void RunRanking(ExperimentDataset ds, ResultsFile results, string outDir)
+    {
+        string hash = Config.RunHash(ds);
+        Split? full = null;
+        foreach (double fraction in ds.Fractions)
+            foreach (int seed in Config.Seeds)
+            {
+                Ct.ThrowIfCancellationRequested();
+                string where = FormattableString.Invariant($"{ds.Name} fraction {fraction:0.###} seed {seed}");
+                if (MissingRows(results, ds, hash, fraction, seed, where) is not { } missing) continue;
+                full ??= LoadData(ds);
+                var split = DataSource.Restrict(full, new DataConfig { TrainFraction = fraction, SubsampleSeed = seed });
+                new RankingSeedRun(this, ds, split, fraction, seed, hash, missing, Record(results, outDir, ds, where)).Execute();
+            }
+    }
+
+    void RunCtr(ExperimentDataset ds, ResultsFile results, string outDir)
+    {
+        string hash = Config.RunHash(ds);
+        CtrDataset? data = null;
+        foreach (int seed in Config.Seeds)
+        {
+            Ct.ThrowIfCancellationRequested();
+            string where = $"{ds.Name} seed {seed}";
+            if (MissingRows(results, ds, hash, 1.0, seed, where) is not { } missing) continue;
+            data ??= LoadCtrData(ds);
+            new CtrSeedRun(this, ds, data, seed, hash, missing, Record(results, outDir, ds, where)).Execute();
+        }
+    }
+
+    /// <summary>The rows of one dataset x fraction x seed that results.json lacks, logged; null when it has them all.</summary>
+    List<string>? MissingRows(ResultsFile results, ExperimentDataset ds, string hash, double fraction, int seed, string where)
+    {
+        var wanted = WantedRows().ToList();
+        var missing = wanted.Where(m => results.Find(RunRow.RunKey(ds.Name, fraction, seed, m), hash) is null).ToList();
+        _skipped += wanted.Count - missing.Count;
+        if (missing.Count == 0) { Log($"{where}: all {wanted.Count} rows in results.json, skipped"); return null; }
+        if (missing.Count < wanted.Count) Log($"{where}: {wanted.Count - missing.Count} rows already done, running {string.Join(", ", missing)}");
+        return missing;
+    }
+
+    /// <summary>What a seed run does with each finished row: into results.json at once, and logged.</summary>
+    Action<RunRow> Record(ResultsFile results, string outDir, ExperimentDataset ds, string where) => row =>
+    {
+        results.Put(row);
+        results.Save(outDir);
+        _ran++;
+        Log($"{where}: {row.Method} {Show(row, ds)}");
+    };
 
     IEnumerable<string> WantedRows()
     {
-        var rows = RowNames(_config.Methods).ToList();
-        if (NeedsStage0(_config.Methods) && !rows.Contains(_config.Dsm.Model)) rows.Insert(0, _config.Dsm.Model);
+        var rows = RowNames(Config.Methods).ToList();
+        if (NeedsStage0(Config.Methods) && !rows.Contains(Config.Dsm.Model)) rows.Insert(0, Config.Dsm.Model);
         return rows.Distinct();
     }
 
@@ -119,314 +135,50 @@ public sealed partial class ExperimentRunner
 
     Split LoadData(ExperimentDataset ds)
     {
-        _log($"{ds.Name}: loading {ds.Data.Path}");
+        Log($"{ds.Name}: loading {ds.Data.Path}");
         var s = DataSource.Load(ds.Data with { MaxUsers = ds.MaxUsers });
-        _log($"{ds.Name}: {s}");
+        Log($"{ds.Name}: {s}");
         return s;
     }
 
+    CtrDataset LoadCtrData(ExperimentDataset ds)
+    {
+        Log($"{ds.Name}: loading {ds.Data.Path} (click-through, validation {ds.CtrSettings.Validation})");
+        var data = CollmCtr.Load(ds.Data.Path, ds.CtrSettings.Validation);
+        if (ds.MaxUsers is int n) data = data.KeepUsersBelow(n);
+        Log($"{ds.Name}: {data}");
+        return data;
+    }
+
     /// <summary>Logs the progress of a long LLM pass (done, total) at each quarter.</summary>
-    Action<int, int> Quarters(string what)
+    internal Action<int, int> Quarters(string what)
     {
         int last = 0;
         return (done, total) =>
         {
             int q = total == 0 ? 4 : 4 * done / total;
-            if (q > last) { last = q; _log($"  {what}: {done}/{total}"); }
+            if (q > last) { last = q; Log($"  {what}: {done}/{total}"); }
             if (done >= total) last = 0;
         };
     }
 
     /// <summary>The token ids of one text per item, cut at the prompt's per-item budget (at least the default).</summary>
-    ItemTextCache TextCache(IReadOnlyList<string> texts) =>
-        new(Tokenizer, texts, Math.Max(ItemTextCache.DefaultMaxItemTokens, _config.Prompt.MaxItemTokens));
+    internal ItemTextCache TextCache(IReadOnlyList<string> texts) =>
+        new(Tokenizer, texts, Math.Max(ItemTextCache.DefaultMaxItemTokens, Config.Prompt.MaxItemTokens));
 
     /// <summary>The configured prompts over <paramref name="texts"/>, with or without task tokens (the text-only baseline).</summary>
-    PromptBuilder Prompts(ItemTextCache texts, bool taskTokens) => new(Tokenizer, texts, _config.Prompt with { IncludeTaskTokens = taskTokens });
+    internal PromptBuilder Prompts(ItemTextCache texts, bool taskTokens) => new(Tokenizer, texts, Config.Prompt with { IncludeTaskTokens = taskTokens });
 
     /// <summary>The LLM baselines' budget: as many epochs as BDLM's LLM phases take in all.</summary>
-    int LlmEpochs => Math.Max(1, _config.Bdlm.Rounds * _config.Bdlm.LlmEpochs);
+    internal int LlmEpochs => Math.Max(1, Config.Bdlm.Rounds * Config.Bdlm.LlmEpochs);
 
-    ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(_config.Backbone.Path);
+    ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(Config.Backbone.Path);
 
     /// <summary>A fresh backbone (MiniLM, or the checkpoint at backbone.path) in the configured training mode.</summary>
-    ILanguageBackbone Backbone()
+    internal ILanguageBackbone Backbone()
     {
-        var (model, _) = LanguageBackbones.Load(_config.Backbone.Path);
-        model.SetTrainingMode(_config.Backbone.TrainingMode, _config.Backbone.Lora);
+        var (model, _) = LanguageBackbones.Load(Config.Backbone.Path);
+        model.SetTrainingMode(Config.Backbone.TrainingMode, Config.Backbone.Lora);
         return model;
-    }
-
-    /// <summary>One dataset x fraction x seed: stage 0 once, then every missing row.</summary>
-    sealed class SeedRun
-    {
-        readonly ExperimentRunner _r;
-        readonly ExperimentConfig _c;
-        readonly ExperimentDataset _ds;
-        readonly Split _split;
-        readonly double _fraction;
-        readonly int _seed;
-        readonly string _hash;
-        readonly List<string> _missing;
-        readonly Action<RunRow> _done;
-        readonly UserItemIndex _train, _seen;
-        readonly RankingEvaluator _validation, _test;
-        readonly int[]? _validationUsers;
-        readonly RankingEvaluator? _unisrec;
-        readonly SampledRankingEvaluator? _sampled;
-        readonly int[] _countPerUser, _countPerItem;
-        readonly DsmOptions _dsmOptions;
-        ItemTextCache? _itemTexts;
-
-        public SeedRun(ExperimentRunner r, ExperimentDataset ds, Split split, double fraction, int seed, string hash, List<string> missing, Action<RunRow> done)
-        {
-            _r = r; _c = r._config; _ds = ds; _split = split; _fraction = fraction; _seed = seed; _hash = hash; _missing = missing; _done = done;
-            var d = split.Dataset;
-            _train = new UserItemIndex(d.NumUsers, d.NumItems, split.Train);
-            _seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
-            var options = new RankingOptions { Ks = ds.Ks };
-            _validation = RankingEvaluator.ForValidation(split, options);
-            if (ds.ValidationUsers is int nv && nv < _validation.Users.Count)
-            {
-                var pick = _validation.Users.ToArray();
-                new Random(unchecked(seed * 31 + 7)).Shuffle(pick);
-                _validationUsers = pick[..nv].Order().ToArray();
-            }
-            _test = RankingEvaluator.ForTest(split, options);
-            if (ds.Sampled) _sampled = SampledRankingEvaluator.ForTest(split, options, 99, seed);
-            if (ds.UnisrecProtocol) _unisrec = RankingEvaluator.ForTest(split, new RankingOptions { Ks = [10, 50] }, excludeHistory: false);
-            _countPerUser = Enumerable.Range(0, d.NumUsers).Select(_train.CountOf).ToArray();
-            _countPerItem = _train.ItemDegrees();
-            _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
-        }
-
-        IReadOnlyDictionary<string, double> Validate(IRecommender m) => _validation.Evaluate(m.ScoreAll, _validationUsers).ToDictionary();
-
-        bool Missing(string row) => _missing.Contains(row);
-
-        TrainConfig DsmConfig(string model) => new()
-        {
-            Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd,
-            Train = _dsmOptions, Ks = _ds.Ks, Device = _c.Device, CacheDir = _r._cacheDir,
-        };
-
-        public void Execute()
-        {
-            IsmState? stage0 = null;
-            string dsmName = _c.Dsm.Model;
-            bool needStage0 = Missing(dsmName) || Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
-            try
-            {
-                if (needStage0)
-                {
-                    _r._log($"stage 0: {dsmName} alone (seed {_seed})");
-                    var (dsm, secs, best) = TrainDsm(dsmName);
-                    stage0 = dsm.Ism.Snapshot();
-                    if (Missing(dsmName)) _done(Evaluate(dsmName, dsm, secs, best, "stage 0 of one-way / bdlm"));
-                    dsm.Dispose();
-                }
-                foreach (string m in _missing)
-                {
-                    _r._ct.ThrowIfCancellationRequested();
-                    if (m == dsmName && needStage0) continue;
-                    switch (m)
-                    {
-                        case "pop":
-                            _done(Evaluate("pop", new Popularity(_train), 0, null));
-                            break;
-                        case "mf" or "lightgcn" or "mf+text" or "lightgcn+text":
-                        {
-                            _r._log($"training {m} (seed {_seed})");
-                            var (dsm, secs, best) = TrainDsm(m);
-                            _done(Evaluate(m, dsm, secs, best));
-                            dsm.Dispose();
-                            break;
-                        }
-                        case "llm-text": RunLlmText(); break;
-                        case "one-way": RunOneWay(stage0!); break;
-                        case "bdlm-llm": RunBdlm(stage0!); break;
-                        case "bdlm-dsm":
-                            if (!Missing("bdlm-llm")) RunBdlm(stage0!); // else done together with bdlm-llm
-                            break;
-                        default: throw new InvalidOperationException($"unknown row {m}");
-                    }
-                }
-            }
-            finally
-            {
-                stage0?.Dispose();
-            }
-        }
-
-        (DomainModel Model, double Seconds, int BestEpoch) TrainDsm(string model)
-        {
-            var sw = Stopwatch.StartNew();
-            var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(model), _split, _train);
-            var result = new DsmTrainer(_dsmOptions).Fit(dsm, _train, Validate, store: null, resume: false, _r._ct);
-            return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
-        }
-
-        /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>
-        DomainModel Stage0Copy(IsmState stage0)
-        {
-            var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(_c.Dsm.Model), _split, _train);
-            dsm.Ism.Restore(stage0);
-            return dsm;
-        }
-
-        ItemTextCache ItemTexts => _itemTexts ??= _r.TextCache(ItemTextCache.TextsOf(_split.Dataset));
-
-        PromptBuilder Prompts(bool taskTokens) => _r.Prompts(ItemTexts, taskTokens);
-
-        int LlmEpochs => _r.LlmEpochs;
-
-        void RunLlmText()
-        {
-            _r._log($"training llm-text (text-only prompts, {LlmEpochs} epochs, seed {_seed})");
-            var sw = Stopwatch.StartNew();
-            using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r._cacheDir);
-            TorchRuntime.Seed(_seed);
-            var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
-            var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
-                PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim));
-            var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("llm-text: users"));
-            double secs = sw.Elapsed.TotalSeconds;
-            llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-            _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
-            llm.Dispose();
-            ism.Dispose();
-        }
-
-        void RunOneWay(IsmState stage0)
-        {
-            _r._log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
-            var sw = Stopwatch.StartNew();
-            var dsm = Stage0Copy(stage0);
-            TorchRuntime.Seed(_seed);
-            var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
-            var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r._log, _r._ct, _r.Quarters("one-way: users"));
-            double secs = sw.Elapsed.TotalSeconds;
-            llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-            _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
-            llm.Dispose();
-            dsm.Dispose();
-        }
-
-        void RunBdlm(IsmState stage0)
-        {
-            _r._log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
-            var sw = Stopwatch.StartNew();
-            var dsm = Stage0Copy(stage0);
-            TorchRuntime.Seed(_seed);
-            var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
-            using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r._log("  " + s), Progress = ProgressOfRounds() };
-            var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r._ct);
-            double secs = sw.Elapsed.TotalSeconds;
-            var rounds = RoundRow.FromRounds(result);
-            // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
-            var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
-            // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
-            var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
-            BdlmPipeline.SaveDsmPart(ModelDir, folderConfig, dsm, result);
-            BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone }, _split);
-            _r._log($"model folder (both models): {ModelDir}");
-            var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
-            if (Missing("bdlm-dsm")) _done(dsmRow);
-            if (Missing("bdlm-llm")) _done(llmRow);
-            llm.Dispose();
-            dsm.Dispose();
-        }
-
-        /// <summary>BDLM's LLM-phase progress (round, users done, users), logged at each quarter of each round.</summary>
-        Action<int, int, int> ProgressOfRounds()
-        {
-            var perRound = new Dictionary<int, Action<int, int>>();
-            return (round, done, all) =>
-            {
-                if (!perRound.TryGetValue(round, out var report)) perRound[round] = report = _r.Quarters($"bdlm round {round} LLM phase: users");
-                report(done, all);
-            };
-        }
-
-        /// <summary>Where this dataset x fraction x seed keeps its BDLM model folder.</summary>
-        string ModelDir => Path.Combine(_c.OutputDir, "models",
-            FormattableString.Invariant($"{_ds.Name}-seed{_seed}") + (_fraction < 1 ? FormattableString.Invariant($"-f{_fraction:0.###}") : ""));
-
-        RunRow Evaluate(string method, IRecommender model, double trainSeconds, int? best, string? note = null, List<RoundRow>? rounds = null)
-        {
-            var sw = Stopwatch.StartNew();
-            var (score, table) = ScoreOnce(model);
-            using var _ = table;
-            var full = _test.Evaluate(score);
-            var metrics = new Dictionary<string, Dictionary<string, double>> { ["full"] = full.ToDictionary() };
-            if (_sampled is not null) metrics["sampled"] = _sampled.Evaluate(score).ToDictionary();
-            if (_unisrec is not null) metrics["unisrec"] = _unisrec.Evaluate(score).ToDictionary();
-            var buckets = new Dictionary<string, List<BucketRow>>
-            {
-                ["user_activity"] = BucketRow.From(Breakdowns.ByUserActivity(full, _countPerUser)),
-                ["item_popularity"] = BucketRow.From(Breakdowns.ByItemPopularity(full, _countPerItem)),
-            };
-            double evalSeconds = sw.Elapsed.TotalSeconds;
-            return new RunRow
-            {
-                Dataset = _ds.Name, Fraction = _fraction, Seed = _seed, Method = method, ConfigHash = _hash,
-                Metrics = metrics, Buckets = buckets, Rounds = rounds, BestRound = best,
-                TrainSeconds = trainSeconds, EvalSeconds = evalSeconds, InferMsPerUser = InferenceMs(model),
-                Note = note, FinishedUtc = DateTime.UtcNow.ToString("O"),
-            };
-        }
-
-        /// <summary>
-        /// Scores every test user once (one pass of the LLM, not one per protocol) and serves the protocols'
-        /// callbacks from that table; each call returns fresh rows, which the evaluators own.
-        /// </summary>
-        (Func<int[], Tensor> Score, Tensor Table) ScoreOnce(IRecommender model)
-        {
-            var users = _test.Users.ToArray();
-            var rowOf = new Dictionary<int, long>(users.Length);
-            for (int k = 0; k < users.Length; k++) rowOf[users[k]] = k;
-            Tensor table;
-            using (no_grad())
-            {
-                var parts = new List<Tensor>();
-                for (int s = 0; s < users.Length; s += 256)
-                {
-                    var p = model.ScoreAll(users.Skip(s).Take(256).ToArray());
-                    parts.Add(p.DetachFromDisposeScope());
-                }
-                table = cat(parts, 0).DetachFromDisposeScope();
-                foreach (var p in parts) p.Dispose();
-            }
-            return (batch => batch.All(rowOf.ContainsKey)
-                ? table.index_select(0, tensor(batch.Select(u => rowOf[u]).ToArray(), device: table.device))
-                : model.ScoreAll(batch), table);
-        }
-
-        /// <summary>Median milliseconds to score all items for one user, drop the seen ones and take the top 10 (after a warm-up pass).</summary>
-        double InferenceMs(IRecommender model)
-        {
-            var users = _test.Users.Take(Math.Max(1, _c.TimingUsers)).ToArray();
-            int k = Math.Min(10, model.NumItems);
-            var times = new List<double>(users.Length);
-            using var _ = no_grad();
-            // A first pass over the same users warms up the backend for each prompt shape (the first call of a
-            // shape in libtorch is far slower); the second pass is measured.
-            for (int j = -users.Length; j < users.Length; j++)
-            {
-                int u = users[j < 0 ? j + users.Length : j];
-                var sw = Stopwatch.StartNew();
-                using (var scope = NewDisposeScope())
-                {
-                    var s = model.ScoreAll([u]);
-                    var seen = _seen.ItemsOf(u).ToArray();
-                    if (seen.Length > 0) s.index_fill_(1, tensor(seen.Select(i => (long)i).ToArray(), device: s.device), Scalars.Of(double.NegativeInfinity));
-                    var (_, idx) = s.topk(k, 1);
-                    idx.data<long>().ToArray();
-                }
-                if (j >= 0) times.Add(sw.Elapsed.TotalMilliseconds);
-            }
-            times.Sort();
-            return times[times.Count / 2];
-        }
     }
 }

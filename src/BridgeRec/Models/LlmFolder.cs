@@ -1,5 +1,4 @@
 using System.Text.Json;
-using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
 using BridgeRec.IO;
 using BridgeRec.Language;
@@ -7,21 +6,10 @@ using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;
 
-namespace BridgeRec.Bridge;
-
-/// <summary>How the LLM side of a model folder was built: what it needs to be rebuilt for inference.</summary>
-public sealed record LlmSpec
-{
-    public PromptOptions Prompt { get; init; } = new();
-    public BackboneSettings Backbone { get; init; } = new();
-    /// <summary>The BDLM round whose LLM weights the folder holds.</summary>
-    public int BestRound { get; init; }
-    /// <summary>Validation metrics of that round.</summary>
-    public Dictionary<string, double> Validation { get; init; } = new();
-}
+namespace BridgeRec.Models;
 
 /// <summary>
-/// The LLM part of a model folder, beside the DSM part that <see cref="DsmPipeline"/> reads:
+/// The LLM part of a model folder, beside the DSM part that <see cref="DsmFolder"/> reads:
 /// <c>llm.json</c> (<see cref="LlmSpec"/>), <c>llm.safetensors</c> (the trained adapters, LoRA or
 /// backbone weights: every parameter that trained) and <c>llm-ism.safetensors</c> (the shared module
 /// as the LLM's best round left it; the DSM's best round may differ and lives in <c>ism.safetensors</c>).
@@ -60,8 +48,8 @@ public static class LlmFolder
 
     /// <summary>
     /// Rebuilds the LLM recommender of a folder for the split it was trained on, prompts built from
-    /// train + validation histories (the test-time view). It owns its shared module: dispose
-    /// <c>llm.Ism</c> with it.
+    /// train + validation histories (the test-time view). No DSM shares its module, so the recommender owns
+    /// it: disposing the recommender disposes the module.
     /// </summary>
     public static LlmRecommender Load(string dir, Split split)
     {
@@ -70,25 +58,33 @@ public static class LlmFolder
         foreach (var f in new[] { ismPath, weightsPath })
             if (!File.Exists(f)) throw new FileNotFoundException($"--model {dir}: {ModelFolder.LlmSpecFile} is there but {Path.GetFileName(f)} is not (copied in part?)", f);
         var ism = InformationSharingModule.Load(ismPath);
-        if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
-        {
-            ism.Dispose();
-            throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
-        }
-        // MiniLM from its package, or the decoder checkpoint the folder was trained with (backbone.path).
-        var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
-        backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
-        var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-        var llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
-            PromptBuilder.Histories(split, includeValidation: true));
-        var loaded = SafeTensors.Load(weightsPath);
+        LlmRecommender? llm = null;
         try
         {
-            foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
-                SafeTensors.CopyInto(loaded, name, p, weightsPath);
+            if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
+                throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
+            // MiniLM from its package, or the decoder checkpoint the folder was trained with (backbone.path).
+            var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
+            backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
+            var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
+            llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
+                PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true);
+            var loaded = SafeTensors.Load(weightsPath);
+            try
+            {
+                foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
+                    SafeTensors.CopyInto(loaded, name, p, weightsPath);
+            }
+            finally { foreach (var t in loaded.Values) t.Dispose(); }
+            llm.eval();
+            return llm;
         }
-        finally { foreach (var t in loaded.Values) t.Dispose(); }
-        llm.eval();
-        return llm;
+        catch
+        {
+            // Until the recommender exists, nothing owns the module but this method.
+            if (llm is null) ism.Dispose();
+            else llm.Dispose();
+            throw;
+        }
     }
 }

@@ -1,0 +1,29 @@
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using BridgeRec.LlmRec;
+using BridgeRec.Native;
+using BridgeRec.SharedModule;
+
+namespace BridgeRec.Models;
+
+/// <summary>The DSM a <see cref="TrainConfig"/> names, fresh: what training starts from and what a model folder's weights are loaded into.</summary>
+public static class DsmFactory
+{
+    /// <summary>A fresh model for the split (ISM initialised with the config's seed).</summary>
+    public static IRecommender Build(TrainConfig config, Split split, UserItemIndex train)
+    {
+        config.Validate();
+        if (config.Model == "pop") return new Popularity(train);
+        var device = TorchRuntime.Device(config.Device);
+        TorchRuntime.Seed(config.Train.Seed);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, config.Dim, initStd: config.InitStd, device: device);
+        bool withText = config.Model.EndsWith("+text", StringComparison.Ordinal);
+        DomainModel dsm = config.Model.StartsWith("mf", StringComparison.Ordinal)
+            ? new MatrixFactorization(ism)
+            : new LightGcn(ism, new NormalizedGraph(train), config.Layers);
+        if (!withText) return dsm;
+        using var features = TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir);
+        return new TextAugmentedModel(dsm, features);
+    }
+}
