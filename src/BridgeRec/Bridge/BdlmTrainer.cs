@@ -144,7 +144,11 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                     BestLlm?.Dispose();
                     BestLlm = LlmState.Capture(llm, protocol.LlmParameters);
                 }
-                new DsmTrainer(protocol.DsmPhaseOptions(round)).Fit(dsm, pass.DsmObjective, protocol.ValidateDsm, store: null, resume: false, ct);
+                var dsmPhase = new DsmTrainer(protocol.DsmPhaseOptions(round))
+                {
+                    OnEpoch = e => Log?.Invoke(FormattableString.Invariant($"round {round} DSM phase: epoch {e.Epoch}/{e.Epochs}, loss {e.Loss:F4} ({e.Seconds:F2}s)")),
+                };
+                dsmPhase.Fit(dsm, pass.DsmObjective, protocol.ValidateDsm, store: null, resume: false, ct);
                 dsmMetrics = protocol.ValidateDsm(dsm);
                 if (dsmMetrics[monitor] > bestDsm)
                 {

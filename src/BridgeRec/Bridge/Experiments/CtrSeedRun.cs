@@ -119,14 +119,7 @@ internal sealed class CtrSeedRun
     {
         var sw = Stopwatch.StartNew();
         var (dsm, offset) = NewDsm(model);
-        var trainer = new DsmTrainer(_dsmOptions)
-        {
-            OnEpoch = e =>
-            {
-                if (e.Metrics is { } m)
-                    _r.Log(FormattableString.Invariant($"  {dsm.Name} epoch {e.Epoch}: bce {e.Loss:F4}, validation {_c.Monitor} {m[_c.Monitor]:F4}{(e.Improved ? " *" : "")}"));
-            },
-        };
+        var trainer = new DsmTrainer(_dsmOptions) { OnEpoch = _r.EpochLine(dsm.Name, "bce", _c.Monitor) };
         var fit = trainer.Fit(dsm, new PointwiseDsmObjective(_data.Train, offset, _dsmOptions), ValidateDsm(offset), ct: _r.Ct);
         return (dsm, offset, sw.Elapsed.TotalSeconds, fit);
     }

@@ -150,6 +150,13 @@ public sealed class ExperimentRunner
         return data;
     }
 
+    /// <summary>A DSM training's progress line at each evaluated epoch: loss, the monitored validation metric, a star when it improved.</summary>
+    internal Action<Domain.EpochReport> EpochLine(string model, string loss, string monitor) => e =>
+    {
+        if (e.Metrics is { } m)
+            Log(FormattableString.Invariant($"  {model} epoch {e.Epoch}/{e.Epochs}: {loss} {e.Loss:F4}, validation {monitor} {m.GetValueOrDefault(monitor):F4}{(e.Improved ? " *" : "")} ({e.Seconds:F2}s/epoch)"));
+    };
+
     /// <summary>Logs the progress of a long LLM pass (done, total) at each quarter.</summary>
     internal Action<int, int> Quarters(string what)
     {

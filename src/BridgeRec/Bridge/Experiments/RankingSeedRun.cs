@@ -122,7 +122,8 @@ internal sealed class RankingSeedRun
     {
         var sw = Stopwatch.StartNew();
         var dsm = (DomainModel)DsmFactory.Build(DsmConfig(model), _split, _train);
-        var result = new DsmTrainer(_dsmOptions).Fit(dsm, _train, Validate, store: null, resume: false, _r.Ct);
+        var trainer = new DsmTrainer(_dsmOptions) { OnEpoch = _r.EpochLine(model, "bpr", _c.Monitor) };
+        var result = trainer.Fit(dsm, _train, Validate, store: null, resume: false, _r.Ct);
         return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
     }
 
