@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BridgeRec.IO;
 using BridgeRec.Language;
+using BridgeRec.Torch;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ public static class LmBench
                 {
                     using var scope = NewDisposeScope();
                     opt.ZeroGrad();
-                    m.Forward(ids, mask).square().mean().backward();
+                    m.Forward(ids, mask).pow(Scalars.Of(2L)).mean().backward();
                     opt.Step();
                 });
                 AnsiConsole.MarkupLine(Markup.Escape($"{mode}: {trainable:N0} trainable of {m.TotalParameters():N0} parameters"));

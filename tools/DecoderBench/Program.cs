@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using BridgeRec.Language;
+using BridgeRec.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -79,7 +80,7 @@ for (int pass = 0; pass < 2; pass++)
     var sw = Stopwatch.StartNew();
     double cpu0 = Cpu();
     var pooled = model.Pool(model.Forward(ids, ones_like(ids), null), ones_like(ids));
-    pooled.square().mean().backward();
+    pooled.pow(Scalars.Of(2L)).mean().backward();
     if (pass == 1) Console.WriteLine(FormattableString.Invariant($"LoRA training step, 8 x 64 tokens, forward + backward: {sw.Elapsed.TotalSeconds:F2} s wall, {Cpu() - cpu0:F2} s CPU"));
     foreach (var p in model.parameters()) p.grad?.zero_();
 }
