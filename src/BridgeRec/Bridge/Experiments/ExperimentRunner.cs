@@ -205,7 +205,7 @@ public sealed partial class ExperimentRunner
 
         TrainConfig DsmConfig(string model) => new()
         {
-            Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd,
+            Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd, Sasrec = _c.Dsm.Sasrec,
             Train = _dsmOptions, Ks = _ds.Ks, Device = _c.Device, CacheDir = _r._cacheDir,
         };
 
@@ -233,7 +233,7 @@ public sealed partial class ExperimentRunner
                         case "pop":
                             _done(Evaluate("pop", new Popularity(_train), 0, null));
                             break;
-                        case "mf" or "lightgcn" or "mf+text" or "lightgcn+text":
+                        case "mf" or "lightgcn" or "mf+text" or "lightgcn+text" or "sasrec":
                         {
                             _r._log($"training {m} (seed {_seed})");
                             var (dsm, secs, best) = TrainDsm(m);
@@ -262,6 +262,8 @@ public sealed partial class ExperimentRunner
             var sw = Stopwatch.StartNew();
             var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(model), _split, _train);
             var result = new DsmTrainer(_dsmOptions).Fit(dsm, _train, Validate, store: null, resume: false, _r._ct);
+            // Tested with what each user did up to the test item (a sequential model reads it; the ID models ignore it).
+            dsm.UseHistories(Histories.Of(_split, includeValidation: true));
             return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
         }
 
