@@ -17,6 +17,7 @@ public static class BenchCommands
         var bench = new Command("bench", "benchmarks that print a table and, as the last line, one JSON object");
         bench.Subcommands.Add(Dsm());
         bench.Subcommands.Add(LmBench.Create());
+        bench.Subcommands.Add(SasRecBench.Create());
         bench.Subcommands.Add(Serving.HttpBench.Create());
         return bench;
     }

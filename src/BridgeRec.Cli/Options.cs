@@ -61,19 +61,7 @@ public static class Options
     {
         var c = start ?? new TrainConfig();
         if (p.GetValue(Config) is { } file) c = TrainConfig.FromJsonFile(file);
-        var d = c.Data;
-        d = d with
-        {
-            Path = p.GetValue(Data) is { } path ? Path.GetFullPath(path) : d.Path,
-            Format = p.GetValue(Format) ?? d.Format,
-            Split = p.GetValue(Split) ?? d.Split,
-            TestRatio = p.GetValue(TestRatio) ?? d.TestRatio,
-            ValidRatio = p.GetValue(ValidRatio) ?? d.ValidRatio,
-            SplitSeed = p.GetValue(SplitSeed) ?? d.SplitSeed,
-            MinRating = p.GetValue(MinRating) ?? d.MinRating,
-            KCore = p.GetValue(KCore) ?? d.KCore,
-            Items = p.GetValue(Items) is { } items ? Path.GetFullPath(items) : d.Items,
-        };
+        var d = ResolveData(p, c.Data);
         var t = c.Train;
         t = t with
         {
@@ -99,6 +87,20 @@ public static class Options
             Device = p.GetValue(Device) ?? c.Device,
         };
     }
+
+    /// <summary>The data options (<see cref="AddData"/>) over <paramref name="d"/>.</summary>
+    public static DataConfig ResolveData(ParseResult p, DataConfig d) => d with
+    {
+        Path = p.GetValue(Data) is { } path ? System.IO.Path.GetFullPath(path) : d.Path,
+        Format = p.GetValue(Format) ?? d.Format,
+        Split = p.GetValue(Split) ?? d.Split,
+        TestRatio = p.GetValue(TestRatio) ?? d.TestRatio,
+        ValidRatio = p.GetValue(ValidRatio) ?? d.ValidRatio,
+        SplitSeed = p.GetValue(SplitSeed) ?? d.SplitSeed,
+        MinRating = p.GetValue(MinRating) ?? d.MinRating,
+        KCore = p.GetValue(KCore) ?? d.KCore,
+        Items = p.GetValue(Items) is { } items ? System.IO.Path.GetFullPath(items) : d.Items,
+    };
 
     /// <summary>SASRec's options: defaults, then the configuration's, then the command line (--layers is its number of blocks).</summary>
     public static SasRecOptions ResolveSasRec(ParseResult p, SasRecOptions? start = null)

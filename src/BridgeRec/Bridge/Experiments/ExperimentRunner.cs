@@ -219,9 +219,9 @@ public sealed partial class ExperimentRunner
                 if (needStage0)
                 {
                     _r._log($"stage 0: {dsmName} alone (seed {_seed})");
-                    var (dsm, secs, best) = TrainDsm(dsmName);
+                    var (dsm, secs, fit) = TrainDsm(dsmName);
                     stage0 = dsm.Ism.Snapshot();
-                    if (Missing(dsmName)) _done(Evaluate(dsmName, dsm, secs, best, "stage 0 of one-way / bdlm"));
+                    if (Missing(dsmName)) _done(WithValidation(Evaluate(dsmName, dsm, secs, fit.BestEpoch, "stage 0 of one-way / bdlm"), fit));
                     dsm.Dispose();
                 }
                 foreach (string m in _missing)
@@ -236,8 +236,8 @@ public sealed partial class ExperimentRunner
                         case "mf" or "lightgcn" or "mf+text" or "lightgcn+text" or "sasrec":
                         {
                             _r._log($"training {m} (seed {_seed})");
-                            var (dsm, secs, best) = TrainDsm(m);
-                            _done(Evaluate(m, dsm, secs, best));
+                            var (dsm, secs, fit) = TrainDsm(m);
+                            _done(WithValidation(Evaluate(m, dsm, secs, fit.BestEpoch), fit));
                             dsm.Dispose();
                             break;
                         }
@@ -257,14 +257,21 @@ public sealed partial class ExperimentRunner
             }
         }
 
-        (DomainModel Model, double Seconds, int BestEpoch) TrainDsm(string model)
+        /// <summary>Adds the best epoch's validation metrics (protocol key "validation"): what settings are chosen on.</summary>
+        static RunRow WithValidation(RunRow row, TrainResult fit)
+        {
+            row.Metrics["validation"] = new Dictionary<string, double>(fit.BestMetrics);
+            return row;
+        }
+
+        (DomainModel Model, double Seconds, TrainResult Fit) TrainDsm(string model)
         {
             var sw = Stopwatch.StartNew();
             var dsm = (DomainModel)DsmPipeline.Build(DsmConfig(model), _split, _train);
             var result = new DsmTrainer(_dsmOptions).Fit(dsm, _train, Validate, store: null, resume: false, _r._ct);
             // Tested with what each user did up to the test item (a sequential model reads it; the ID models ignore it).
             dsm.UseHistories(Histories.Of(_split, includeValidation: true));
-            return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
+            return (dsm, sw.Elapsed.TotalSeconds, result);
         }
 
         /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>
