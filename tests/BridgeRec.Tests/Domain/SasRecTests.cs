@@ -159,4 +159,22 @@ public class SasRecTests
         ((IDisposable)model).Dispose();
         ((IDisposable)back).Dispose();
     }
+
+    [Fact]
+    public void ConfigsTakeSasRecAndKeepOtherModelsRunHashes()
+    {
+        var ds = new BridgeRec.Bridge.Experiments.ExperimentDataset { Name = "x", Data = new DataConfig { Path = "/d" }, Ks = [10] };
+        var c = new BridgeRec.Bridge.Experiments.ExperimentConfig { Name = "e", Datasets = [ds], Methods = ["pop", "sasrec"], Monitor = "ndcg@10" };
+        c.Validate();
+        // Unset SASRec settings stay out of the JSON: finished runs of the other models keep their hashes.
+        Assert.DoesNotContain("sasrec", System.Text.Json.JsonSerializer.Serialize(c.Dsm, BridgeRec.Bridge.Experiments.ExperimentConfig.JsonOptions));
+        var tuned = c with { Dsm = c.Dsm with { Sasrec = new SasRecOptions { Dropout = 0.2 } } };
+        Assert.NotEqual(c.RunHash(ds), tuned.RunHash(ds));
+        // BDLM reads a user as a row of the module; with SASRec as its DSM that is not built yet, and says so.
+        var bdlm = c with { Methods = ["bdlm"], Dsm = c.Dsm with { Model = "sasrec" } };
+        Assert.Contains("sasrec", Assert.Throws<ArgumentException>(bdlm.Validate).Message);
+        var train = new TrainConfig { Model = "sasrec", Sasrec = new SasRecOptions { Heads = 3 } };
+        Assert.Throws<ArgumentOutOfRangeException>(train.Validate); // 3 heads do not divide 64
+        Assert.Contains("\"max_length\": 50", (train with { Sasrec = new SasRecOptions() }).ToJson());
+    }
 }
