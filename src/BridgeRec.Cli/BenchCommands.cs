@@ -18,6 +18,7 @@ public static class BenchCommands
         var bench = new Command("bench", "benchmarks that print a table and, as the last line, one JSON object");
         bench.Subcommands.Add(Dsm());
         bench.Subcommands.Add(LmBench.Create());
+        bench.Subcommands.Add(SasRecBench.Create());
         bench.Subcommands.Add(Serving.HttpBench.Create());
         bench.Subcommands.Add(AnnBench.Create());
         return bench;

@@ -21,13 +21,19 @@ public static class Options
     public static readonly Option<int?> KCore = new("--kcore") { Description = "k-core filter on users and items (0 = off)" };
     public static readonly Option<string?> Items = new("--items") { Description = "item-text file (generic) or MovieLens-100K folder (ml100k-bench)" };
 
-    public static readonly Option<string?> Model = new("--model") { Description = "lightgcn | mf | pop" };
+    public static readonly Option<string?> Model = new("--model") { Description = "lightgcn | mf | lightgcn+text | mf+text | sasrec | pop" };
     public static readonly Option<int?> Epochs = new("--epochs") { Description = "maximum epochs (default 1000)" };
     public static readonly Option<int?> Dim = new("--dim") { Description = "embedding size d of the shared module (default 64)" };
-    public static readonly Option<int?> Layers = new("--layers") { Description = "LightGCN layers K (default 3)" };
+    public static readonly Option<int?> Layers = new("--layers") { Description = "LightGCN layers K (default 3); SASRec blocks (default 2)" };
+    public static readonly Option<int?> MaxLength = new("--max-len") { Description = "SASRec: the most recent items read per user (default 50)" };
+    public static readonly Option<int?> Heads = new("--heads") { Description = "SASRec: attention heads (default 2)" };
+    public static readonly Option<int?> Inner = new("--inner") { Description = "SASRec: feed-forward width (default 256)" };
+    public static readonly Option<double?> Dropout = new("--dropout") { Description = "SASRec: dropout (default 0.5)" };
+    public static readonly Option<string?> Loss = new("--loss") { Description = "SASRec: ce (softmax over all items, default) | sampled (softmax over --negatives uniform items) | bce | bpr (one negative per position)" };
+    public static readonly Option<int?> Negatives = new("--negatives") { Description = "SASRec: uniform negatives per batch for --loss sampled (default 1000)" };
     public static readonly Option<double?> Lr = new("--lr") { Description = "Adam learning rate (default 0.001)" };
     public static readonly Option<double?> L2 = new("--l2") { Description = "L2 weight on the batch's ego embeddings (default 1e-4)" };
-    public static readonly Option<int?> Batch = new("--batch") { Description = "BPR batch size (default 2048)" };
+    public static readonly Option<int?> Batch = new("--batch") { Description = "batch size: BPR triples, or SASRec sequences (default 2048)" };
     public static readonly Option<bool> Overwrite = new("--overwrite") { Description = "replace a finished model (or results) in the output folder that was made with other settings" };
     public static readonly Option<int?> Seed = new("--seed") { Description = "seed of initialisation and sampling (default 2020)" };
     public static readonly Option<int?> EvalEvery = new("--eval-every") { Description = "evaluate and checkpoint every N epochs (default 10)" };
@@ -44,6 +50,12 @@ public static class Options
     public static void AddModel(Command c)
     {
         foreach (var o in new Option[] { Model, Epochs, Dim, Layers, Lr, L2, Batch, Seed, EvalEvery, Patience, Monitor, Ks, Device }) c.Options.Add(o);
+        AddSasRec(c);
+    }
+
+    public static void AddSasRec(Command c)
+    {
+        foreach (var o in new Option[] { MaxLength, Heads, Inner, Dropout, Loss, Negatives }) c.Options.Add(o);
     }
 
     /// <summary>Defaults, then the --config file, then the command line.</summary>
@@ -51,19 +63,7 @@ public static class Options
     {
         var c = start ?? new TrainConfig();
         if (p.GetValue(Config) is { } file) c = TrainConfig.FromJsonFile(file);
-        var d = c.Data;
-        d = d with
-        {
-            Path = p.GetValue(Data) is { } path ? Path.GetFullPath(path) : d.Path,
-            Format = p.GetValue(Format) ?? d.Format,
-            Split = p.GetValue(Split) ?? d.Split,
-            TestRatio = p.GetValue(TestRatio) ?? d.TestRatio,
-            ValidRatio = p.GetValue(ValidRatio) ?? d.ValidRatio,
-            SplitSeed = p.GetValue(SplitSeed) ?? d.SplitSeed,
-            MinRating = p.GetValue(MinRating) ?? d.MinRating,
-            KCore = p.GetValue(KCore) ?? d.KCore,
-            Items = p.GetValue(Items) is { } items ? Path.GetFullPath(items) : d.Items,
-        };
+        var d = ResolveData(p, c.Data);
         var t = c.Train;
         t = t with
         {
@@ -76,15 +76,47 @@ public static class Options
             Patience = p.GetValue(Patience) ?? t.Patience,
             Monitor = p.GetValue(Monitor) ?? t.Monitor,
         };
+        string model = p.GetValue(Model) ?? c.Model;
         return c with
         {
             Data = d,
             Train = t,
-            Model = p.GetValue(Model) ?? c.Model,
+            Model = model,
             Dim = p.GetValue(Dim) ?? c.Dim,
-            Layers = p.GetValue(Layers) ?? c.Layers,
+            Layers = model == "sasrec" ? c.Layers : p.GetValue(Layers) ?? c.Layers,
+            Sasrec = model == "sasrec" ? ResolveSasRec(p, c.Sasrec) : c.Sasrec,
             Ks = p.GetValue(Ks) is { } ks ? ParseKs(ks) : c.Ks,
             Device = p.GetValue(Device) ?? c.Device,
+        };
+    }
+
+    /// <summary>The data options (<see cref="AddData"/>) over <paramref name="d"/>.</summary>
+    public static DataConfig ResolveData(ParseResult p, DataConfig d) => d with
+    {
+        Path = p.GetValue(Data) is { } path ? System.IO.Path.GetFullPath(path) : d.Path,
+        Format = p.GetValue(Format) ?? d.Format,
+        Split = p.GetValue(Split) ?? d.Split,
+        TestRatio = p.GetValue(TestRatio) ?? d.TestRatio,
+        ValidRatio = p.GetValue(ValidRatio) ?? d.ValidRatio,
+        SplitSeed = p.GetValue(SplitSeed) ?? d.SplitSeed,
+        MinRating = p.GetValue(MinRating) ?? d.MinRating,
+        KCore = p.GetValue(KCore) ?? d.KCore,
+        Items = p.GetValue(Items) is { } items ? System.IO.Path.GetFullPath(items) : d.Items,
+    };
+
+    /// <summary>SASRec's options: defaults, then the configuration's, then the command line (--layers is its number of blocks).</summary>
+    public static SasRecOptions ResolveSasRec(ParseResult p, SasRecOptions? start = null)
+    {
+        var s = start ?? new SasRecOptions();
+        return s with
+        {
+            MaxLength = p.GetValue(MaxLength) ?? s.MaxLength,
+            Layers = p.GetValue(Layers) ?? s.Layers,
+            Heads = p.GetValue(Heads) ?? s.Heads,
+            Inner = p.GetValue(Inner) ?? s.Inner,
+            Dropout = p.GetValue(Dropout) ?? s.Dropout,
+            Loss = p.GetValue(Loss) ?? s.Loss,
+            Negatives = p.GetValue(Negatives) ?? s.Negatives,
         };
     }
 

@@ -21,7 +21,7 @@ public static class TrainCommands
 
     public static Command Train()
     {
-        var c = new Command("train", "train a domain model (LightGCN, MF-BPR) or popularity on a dataset, with early stopping on validation");
+        var c = new Command("train", "train a domain model (LightGCN, MF-BPR, SASRec) or popularity on a dataset, with early stopping on validation");
         Options.AddData(c);
         Options.AddModel(c);
         c.Options.Add(Out);

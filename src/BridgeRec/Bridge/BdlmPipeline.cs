@@ -30,6 +30,8 @@ public static class BdlmPipeline
         var sw = Stopwatch.StartNew();
         dsmConfig.Validate();
         options.Validate();
+        // BDLM reads a user as a row of the module; SASRec's user is its sequence representation (not wired in yet).
+        if (dsm is SasRec) throw new NotSupportedException("bdlm from a sasrec model is not built yet: start BDLM from a lightgcn or mf folder");
         string settings = Settings(dsmConfig, spec, options);
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);

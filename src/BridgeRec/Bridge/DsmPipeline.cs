@@ -52,6 +52,7 @@ public static class DsmPipeline
             // Interrupted: keep the checkpoints for --resume, write no final model.
             ct.ThrowIfCancellationRequested();
             DsmFolder.SaveWeights(outDir, config, dsm, result.BestEpoch);
+            dsm.UseHistories(Histories.Of(split, includeValidation: true));
         }
         var test = TestEvaluator(split, config).Evaluate(model.ScoreAll);
         WriteMetrics(outDir, config, split, result, test, train);

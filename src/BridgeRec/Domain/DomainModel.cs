@@ -1,3 +1,4 @@
+using BridgeRec.Data;
 using BridgeRec.Evaluation;
 using BridgeRec.IO;
 using BridgeRec.Native;
@@ -35,6 +36,19 @@ public abstract class DomainModel : nn.Module, IRecommender
 
     /// <summary>Trained weights this model keeps beside the ISM, by name (none for MF and LightGCN).</summary>
     public virtual IReadOnlyDictionary<string, Tensor> OwnWeights() => new Dictionary<string, Tensor>();
+
+    /// <summary>
+    /// The histories (each user's items in time order, <see cref="Data.Histories"/>) the model reads when it scores: training
+    /// while it trains and validates, training + validation before test. A sequential model encodes them; the ID models
+    /// (MF, LightGCN) learned each user into a row and ignore them.
+    /// </summary>
+    public virtual void UseHistories(IReadOnlyList<int>[] histories) { }
+
+    /// <summary>What <see cref="DsmTrainer.Fit(DomainModel, UserItemIndex, Func{DomainModel, IReadOnlyDictionary{string, double}}, CheckpointStore?, bool, CancellationToken)"/> trains for ranking: BPR on sampled triples; a sequential model predicts each next item.</summary>
+    public virtual IDsmObjective RankingObjective(UserItemIndex train, DsmOptions options) => new BprObjective(train, options);
+
+    /// <summary>Marks the final embeddings stale when something other than the weights changed what they are computed from (the histories).</summary>
+    protected void InputsChanged() => _ownVersion++;
 
     (Tensor Users, Tensor Items)? _final;
     (long Ism, long Steps, long Own) _finalVersion;

@@ -54,11 +54,11 @@ public sealed class DsmTrainer(DsmOptions options)
     public DsmOptions Options { get; } = options;
     public Action<EpochReport>? OnEpoch { get; init; }
     public Action<BatchReport>? OnBatch { get; init; }
-    /// <summary>BPR training (<see cref="BprObjective"/>) on <paramref name="train"/>: see the other overload.</summary>
+    /// <summary>The model's ranking objective (<see cref="DomainModel.RankingObjective"/>: BPR, or next-item for SASRec) on <paramref name="train"/>: see the other overload.</summary>
     public TrainResult Fit(DomainModel model, UserItemIndex train,
         Func<DomainModel, IReadOnlyDictionary<string, double>> evaluate,
         CheckpointStore? store = null, bool resume = false, CancellationToken ct = default) =>
-        Fit(model, new BprObjective(train, Options), evaluate, store, resume, ct);
+        Fit(model, model.RankingObjective(train, Options), evaluate, store, resume, ct);
 
     /// <summary>
     /// The one DSM epoch loop: epochs of <paramref name="objective"/>'s batches, evaluation every

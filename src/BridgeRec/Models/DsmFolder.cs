@@ -45,6 +45,8 @@ public static class DsmFolder
                 try { dsm.LoadOwnWeights(loaded, path); }
                 finally { foreach (var t in loaded.Values) t.Dispose(); }
             }
+            // A folder serves and tests with what the user did up to the test item: training + validation.
+            dsm.UseHistories(Histories.Of(split, includeValidation: true));
         }
         return (config, split, model);
     }

@@ -8,19 +8,22 @@ namespace BridgeRec.Models;
 public sealed record TrainConfig
 {
     public DataConfig Data { get; init; } = new();
-    /// <summary>lightgcn | mf | lightgcn+text | mf+text | pop (+text: frozen MiniLM item-text features through a trained projection).</summary>
+    /// <summary>lightgcn | mf | lightgcn+text | mf+text | sasrec | pop (+text: frozen MiniLM item-text features through a trained projection).</summary>
     public string Model { get; init; } = "lightgcn";
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
     public double InitStd { get; init; } = 0.1;
     public DsmOptions Train { get; init; } = new();
+    /// <summary>SASRec's sizes and loss (--model sasrec; its hidden size is <see cref="Dim"/>); null: the defaults.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public SasRecOptions? Sasrec { get; init; }
     /// <summary>Cut-offs for test metrics (validation uses the monitored one's K among them).</summary>
     public int[] Ks { get; init; } = [10, 20];
     public string Device { get; init; } = "cpu";
     /// <summary>Where computed item-text features are cached (for the +text models).</summary>
     public string CacheDir { get; init; } = DefaultCacheDir();
 
-    public static readonly string[] Models = ["lightgcn", "mf", "lightgcn+text", "mf+text", "pop"];
+    public static readonly string[] Models = ["lightgcn", "mf", "lightgcn+text", "mf+text", "sasrec", "pop"];
 
     /// <summary>$BRIDGEREC_CACHE, else ~/.cache/bridgerec.</summary>
     public static string DefaultCacheDir() =>
@@ -34,6 +37,7 @@ public sealed record TrainConfig
         if (Dim < 1) throw new ArgumentOutOfRangeException(nameof(Dim), $"--dim must be >= 1 (got {Dim})");
         if (Layers < 0) throw new ArgumentOutOfRangeException(nameof(Layers), $"--layers must be >= 0 (got {Layers})");
         Train.Validate();
+        if (Model == "sasrec") (Sasrec ?? new SasRecOptions()).Validate(Dim);
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()

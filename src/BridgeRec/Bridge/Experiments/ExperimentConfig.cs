@@ -62,12 +62,15 @@ public sealed record ExperimentDataset
 /// <summary>The domain model used as BDLM's DSM (and as the stage-0 "DSM alone").</summary>
 public sealed record DsmSettings
 {
-    /// <summary>lightgcn | mf.</summary>
+    /// <summary>lightgcn | mf | sasrec (sasrec: not yet as BDLM's DSM).</summary>
     public string Model { get; init; } = "lightgcn";
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
     public double InitStd { get; init; } = 0.1;
     public DsmOptions Train { get; init; } = new() { Lr = 0.001, EvalEvery = 10, Patience = 5 };
+    /// <summary>SASRec's sizes and loss for the sasrec row (null: the defaults); left out of the JSON when null, so run hashes of other models stay.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SasRecOptions? Sasrec { get; init; }
 }
 
 /// <summary>
@@ -99,7 +102,7 @@ public sealed record ExperimentConfig
     /// <summary>Cache of item-text features; null: $BRIDGEREC_CACHE or ~/.cache/bridgerec.</summary>
     public string? CacheDir { get; init; }
 
-    public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "llm-text", "one-way", "bdlm"];
+    public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "sasrec", "llm-text", "one-way", "bdlm"];
     public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
     /// <summary>The methods of the click-through protocol (collm-ctr data).</summary>
     public static readonly string[] CtrMethods = ["mf", "lightgcn", "llm-text", "one-way", "bdlm"];
@@ -126,7 +129,11 @@ public sealed record ExperimentConfig
         if (Methods.Length == 0) throw new ArgumentException($"experiment {Name}: no methods");
         foreach (var m in Methods)
             if (!AllMethods.Contains(m)) throw new ArgumentException($"experiment {Name}: method '{m}' unknown; expected one of {string.Join(", ", AllMethods)}");
-        if (Dsm.Model is not ("lightgcn" or "mf")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn or mf");
+        if (Dsm.Model is not ("lightgcn" or "mf" or "sasrec")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf or sasrec");
+        // BDLM reads a user as a row of the shared module; SASRec's user is its sequence representation, not wired in yet.
+        if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm"))
+            throw new ArgumentException($"experiment {Name}: one-way and bdlm do not run with dsm.model sasrec yet; use lightgcn or mf as their DSM and list sasrec as a method");
+        Dsm.Sasrec?.Validate(Dsm.Dim);
         _ = Backbone.TrainingMode;
         Bdlm.Validate();
         Dsm.Train.Validate();

@@ -66,7 +66,7 @@ internal sealed class RankingSeedRun
 
     TrainConfig DsmConfig(string model) => new()
     {
-        Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd,
+        Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd, Sasrec = _c.Dsm.Sasrec,
         Train = _dsmOptions, Ks = _ds.Ks, Device = _c.Device, CacheDir = _r.CacheDir,
     };
 
@@ -80,9 +80,9 @@ internal sealed class RankingSeedRun
             if (needStage0)
             {
                 _r.Log($"stage 0: {dsmName} alone (seed {_seed})");
-                var (dsm, secs, best) = TrainDsm(dsmName);
+                var (dsm, secs, fit) = TrainDsm(dsmName);
                 stage0 = dsm.Ism.Snapshot();
-                if (Missing(dsmName)) _done(Evaluate(dsmName, dsm, secs, best, "stage 0 of one-way / bdlm"));
+                if (Missing(dsmName)) _done(WithValidation(Evaluate(dsmName, dsm, secs, fit.BestEpoch, "stage 0 of one-way / bdlm"), fit));
                 dsm.Dispose();
             }
             foreach (string m in _missing)
@@ -94,11 +94,11 @@ internal sealed class RankingSeedRun
                     case "pop":
                         _done(Evaluate("pop", new Popularity(_train), 0, null));
                         break;
-                    case "mf" or "lightgcn" or "mf+text" or "lightgcn+text":
+                    case "mf" or "lightgcn" or "mf+text" or "lightgcn+text" or "sasrec":
                     {
                         _r.Log($"training {m} (seed {_seed})");
-                        var (dsm, secs, best) = TrainDsm(m);
-                        _done(Evaluate(m, dsm, secs, best));
+                        var (dsm, secs, fit) = TrainDsm(m);
+                        _done(WithValidation(Evaluate(m, dsm, secs, fit.BestEpoch), fit));
                         dsm.Dispose();
                         break;
                     }
@@ -118,13 +118,22 @@ internal sealed class RankingSeedRun
         }
     }
 
-    (DomainModel Model, double Seconds, int BestEpoch) TrainDsm(string model)
+    /// <summary>Adds the best epoch's validation metrics (protocol key "validation"): what settings are chosen on.</summary>
+    static RunRow WithValidation(RunRow row, TrainResult fit)
+    {
+        row.Metrics["validation"] = new Dictionary<string, double>(fit.BestMetrics);
+        return row;
+    }
+
+    (DomainModel Model, double Seconds, TrainResult Fit) TrainDsm(string model)
     {
         var sw = Stopwatch.StartNew();
         var dsm = (DomainModel)DsmFactory.Build(DsmConfig(model), _split, _train);
         var trainer = new DsmTrainer(_dsmOptions) { OnEpoch = _r.EpochLine(model, "bpr", _c.Monitor) };
         var result = trainer.Fit(dsm, _train, Validate, store: null, resume: false, _r.Ct);
-        return (dsm, sw.Elapsed.TotalSeconds, result.BestEpoch);
+        // Tested with what each user did up to the test item (a sequential model reads it; the ID models ignore it).
+        dsm.UseHistories(Histories.Of(_split, includeValidation: true));
+        return (dsm, sw.Elapsed.TotalSeconds, result);
     }
 
     /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>

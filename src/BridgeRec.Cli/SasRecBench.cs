@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using BridgeRec.Bridge;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Models;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Cli;
+
+/// <summary>
+/// bench sasrec: seconds per SASRec training epoch (no evaluation inside the timed part) on a dataset, to set beside
+/// bench/sasrec_torch.py, which reads the same training sequences (--sequences-out) and trains the same sizes.
+/// </summary>
+public static class SasRecBench
+{
+    public static Command Create()
+    {
+        var epochs = new Option<int>("--epochs") { Description = "timed epochs", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch") { Description = "sequences (training windows) per batch", DefaultValueFactory = _ => 128 };
+        var dim = new Option<int>("--dim") { Description = "hidden size = the shared module's d", DefaultValueFactory = _ => 64 };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 0.001 };
+        var sequencesOut = new Option<string?>("--sequences-out") { Description = "also write the training sequences (one user a line, item ids in time order) for bench/sasrec_torch.py" };
+        var c = new Command("sasrec", "seconds per SASRec training epoch (softmax over all items on every prefix) on a dataset; compare with bench/sasrec_torch.py")
+        {
+            epochs, batch, dim, lr, sequencesOut,
+        };
+        Options.AddData(c);
+        c.Options.Add(Options.Layers);
+        c.Options.Add(Options.Seed);
+        Options.AddSasRec(c);
+        c.SetAction((p, ct) => Program.Guard(() =>
+        {
+            var start = new TrainConfig { Model = "sasrec" };
+            if (p.GetValue(Options.Config) is { } file) start = TrainConfig.FromJsonFile(file);
+            var config = start with
+            {
+                Model = "sasrec",
+                Data = Options.ResolveData(p, start.Data),
+                Dim = p.GetValue(dim),
+                Sasrec = Options.ResolveSasRec(p, start.Sasrec),
+                Train = new DsmOptions { Epochs = p.GetValue(epochs), Batch = p.GetValue(batch), Lr = p.GetValue(lr), Seed = p.GetValue(Options.Seed) ?? 2020, Patience = 0, EvalEvery = int.MaxValue, Monitor = "none" },
+            };
+            var split = DataSource.Load(config.Data);
+            var trainIndex = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+            var model = (SasRec)DsmFactory.Build(config, split, trainIndex);
+            if (p.GetValue(sequencesOut) is { } path)
+                File.WriteAllLines(path, [$"items {split.Dataset.NumItems}", .. model.TrainHistories.Select(h => string.Join(' ', h))]);
+            var objective = new SasRecObjective(model, config.Train);
+            long targets = model.TrainHistories.Sum(h => Math.Max(0, h.Count - 1));
+            // No evaluation: the loop asks for one after the last epoch, outside the timed epochs.
+            var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(model, objective, _ => new Dictionary<string, double> { ["none"] = 0 }, ct: ct));
+            var secs = result.EpochSeconds.OrderBy(x => x).ToList();
+            var s = config.Sasrec!;
+            var json = new JsonObject
+            {
+                ["model"] = "sasrec",
+                ["dataset"] = split.Dataset.Name,
+                ["items"] = split.Dataset.NumItems,
+                ["windows"] = objective.Windows,
+                ["targets"] = targets,
+                ["batch"] = config.Train.Batch,
+                ["dim"] = config.Dim, ["layers"] = s.Layers, ["heads"] = s.Heads, ["inner"] = s.Inner, ["max_len"] = s.MaxLength, ["dropout"] = s.Dropout, ["loss"] = s.Loss,
+                ["threads"] = get_num_threads(),
+                ["epochs"] = result.EpochsRun,
+                ["epoch_seconds"] = new JsonArray(result.EpochSeconds.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),
+                ["sec_per_epoch_median"] = Math.Round(secs[secs.Count / 2], 3),
+                ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
+            };
+            var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+            foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToJsonString() ?? ""));
+            AnsiConsole.Write(t);
+            Console.WriteLine(json.ToJsonString());
+            model.Dispose();
+            return 0;
+        }));
+        return c;
+    }
+}

@@ -1,0 +1,231 @@
+using BridgeRec.Data;
+using BridgeRec.SharedModule;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Domain;
+
+/// <summary>
+/// SASRec's sizes and objective. Defaults are the published settings (RecBole's SASRec, as UniSRec ran it):
+/// the last 50 items, 2 layers, 2 heads, feed-forward 256, dropout 0.5; the hidden size is the shared module's d.
+/// </summary>
+public sealed record SasRecOptions
+{
+    /// <summary>The most recent items read per user, and per training window.</summary>
+    public int MaxLength { get; init; } = 50;
+    public int Layers { get; init; } = 2;
+    public int Heads { get; init; } = 2;
+    /// <summary>Width of the point-wise feed-forward layer.</summary>
+    public int Inner { get; init; } = 256;
+    /// <summary>Dropout on the input rows, the attention weights and each block's outputs.</summary>
+    public double Dropout { get; init; } = 0.5;
+    /// <summary>
+    /// ce: softmax cross-entropy over all items at every position; sampled: softmax over the target and
+    /// <see cref="Negatives"/> uniform items shared by the batch (large catalogs); bce: SASRec's original binary
+    /// cross-entropy, one negative the user never had per position; bpr: BPR with the same negatives.
+    /// </summary>
+    public string Loss { get; init; } = "ce";
+    /// <summary>Uniform negatives per batch for <c>sampled</c>.</summary>
+    public int Negatives { get; init; } = 1000;
+
+    public static readonly string[] Losses = ["ce", "sampled", "bce", "bpr"];
+
+    public void Validate(int dim)
+    {
+        if (MaxLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxLength), $"sasrec max_length must be >= 1 (got {MaxLength})");
+        if (Layers < 1) throw new ArgumentOutOfRangeException(nameof(Layers), $"sasrec layers must be >= 1 (got {Layers})");
+        if (Heads < 1 || dim % Heads != 0) throw new ArgumentOutOfRangeException(nameof(Heads), $"sasrec heads must divide the dimension {dim} (got {Heads})");
+        if (Inner < 1) throw new ArgumentOutOfRangeException(nameof(Inner), $"sasrec inner must be >= 1 (got {Inner})");
+        if (Dropout is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(Dropout), $"sasrec dropout must lie in [0, 1) (got {Dropout})");
+        if (!Losses.Contains(Loss)) throw new ArgumentException($"sasrec loss {Loss}: expected one of {string.Join(", ", Losses)}");
+        if (Negatives < 1) throw new ArgumentOutOfRangeException(nameof(Negatives), $"sasrec negatives must be >= 1 (got {Negatives})");
+    }
+}
+
+/// <summary>
+/// SASRec (Kang and McAuley, ICDM 2018): causal self-attention over each user's latest items. The rows it reads the
+/// items from and the rows it scores against are the shared module's item table: it has no item embedding of its
+/// own, so an LLM reading the module reads what SASRec learned. Positions, attention, feed-forward and layer norms
+/// are its own weights (<see cref="OwnWeights"/>, saved beside the module). A user's final embedding is the hidden
+/// state at the newest item of the history it reads (<see cref="UseHistories"/>), so scoring is the dot product with
+/// every item row, as for every DSM; the user table is not read.
+/// </summary>
+public sealed class SasRec : DomainModel
+{
+    public SasRecOptions Options { get; }
+    readonly Embedding positions;
+    readonly ModuleList<SasRecBlock> blocks;
+    readonly LayerNorm finalNorm;
+    readonly Dropout inputDropout;
+    readonly IReadOnlyList<int>[] _train;
+    IReadOnlyList<int>[] _histories;
+
+    public override string Name => "sasrec";
+
+    /// <param name="trainHistories">Each user's training items in time order (<see cref="Histories.Of"/>): what it trains on, and reads until <see cref="UseHistories"/>.</param>
+    public SasRec(InformationSharingModule ism, IReadOnlyList<int>[] trainHistories, SasRecOptions? options = null) : base("sasrec", ism)
+    {
+        Options = options ?? new SasRecOptions();
+        Options.Validate(ism.Dim);
+        if (trainHistories.Length != ism.NumUsers)
+            throw new ArgumentException($"{trainHistories.Length} histories for {ism.NumUsers} users", nameof(trainHistories));
+        _train = _histories = trainHistories;
+        int d = ism.Dim;
+        positions = nn.Embedding(Options.MaxLength, d);
+        blocks = nn.ModuleList(Enumerable.Range(0, Options.Layers).Select(_ => new SasRecBlock(d, Options.Heads, Options.Inner, Options.Dropout)).ToArray());
+        finalNorm = nn.LayerNorm(d);
+        inputDropout = nn.Dropout(Options.Dropout);
+        register_module("positions", positions);
+        register_module("blocks", blocks);
+        register_module("final_norm", finalNorm);
+        register_module("input_dropout", inputDropout);
+        // RecBole's initialisation: weights Normal(0, 0.02), biases 0, layer norms 1 and 0.
+        using (no_grad())
+        using (var one = 1.0f.ToScalar())
+            foreach (var (name, p) in OwnWeights())
+            {
+                if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(one);
+                else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+                else nn.init.normal_(p, 0, 0.02);
+            }
+        var device = ism.Items.device;
+        if (device.type != DeviceType.CPU) foreach (var m in new nn.Module[] { positions, blocks, finalNorm }) m.to(device);
+        // Scores never drop out: the trainer switches to train() for its batches only (a model loaded from a folder stays here).
+        eval();
+    }
+
+    /// <summary>Each user's training items in time order: what <see cref="SasRecObjective"/> trains on.</summary>
+    public IReadOnlyList<int>[] TrainHistories => _train;
+
+    public override void UseHistories(IReadOnlyList<int>[] histories)
+    {
+        if (histories.Length != Ism.NumUsers) throw new ArgumentException($"{histories.Length} histories for {Ism.NumUsers} users", nameof(histories));
+        _histories = histories;
+        InputsChanged();
+    }
+
+    public override IDsmObjective RankingObjective(UserItemIndex train, DsmOptions options) => new SasRecObjective(this, options);
+
+    /// <summary>Everything registered except the shared module: positions, blocks, final norm.</summary>
+    public override IReadOnlyDictionary<string, Tensor> OwnWeights()
+    {
+        var shared = Ism.parameters().Select(p => p.Handle).ToHashSet();
+        return named_parameters().Where(p => !shared.Contains(p.parameter.Handle)).ToDictionary(p => p.name, p => (Tensor)p.parameter);
+    }
+
+    /// <summary>
+    /// Hidden states [batch, length, d] of left-padded sequences. Position k reads items 0..k only (causal); padded
+    /// positions are zero, attend only to themselves and are never attended to, so a sequence's hidden states do not
+    /// depend on how much it is padded.
+    /// </summary>
+    public Tensor Forward(SequenceBatch batch) => Forward(EgoItems(), batch);
+
+    Tensor Forward(Tensor itemRows, SequenceBatch batch)
+    {
+        long b = batch.Items.shape[0], length = batch.Items.shape[1];
+        var x = itemRows.index_select(0, batch.Items.flatten()).view(b, length, -1) + positions.forward(batch.Positions);
+        var isItem = batch.IsItem.unsqueeze(-1).to_type(x.dtype);
+        x = inputDropout.forward(x) * isItem;
+        // keep[b, i, j]: query i may read key j: j <= i and j is an item; the diagonal always, so a padded query has a key.
+        var causal = ones(length, length, ScalarType.Bool, x.device).tril();
+        var keep = causal.logical_and(batch.IsItem.unsqueeze(1)).logical_or(eye(length, dtype: ScalarType.Bool, device: x.device)).unsqueeze(1);
+        foreach (var block in blocks) x = block.forward(x, keep) * isItem;
+        return finalNorm.forward(x) * isItem;
+    }
+
+    /// <summary>Scores of hidden states [n, d] against every item row, or against the rows of <paramref name="candidates"/> ([k]).</summary>
+    public Tensor Logits(Tensor hidden, Tensor? candidates = null)
+    {
+        var rows = candidates is null ? EgoItems() : EgoItems().index_select(0, candidates);
+        var logits = hidden.matmul(rows.t());
+        if (Ism.ItemBias is { } bias) logits = logits + (candidates is null ? bias : bias.index_select(0, candidates));
+        return logits;
+    }
+
+    /// <summary>Scores of hidden states [n, d] against one item each ([n]).</summary>
+    public Tensor Score(Tensor hidden, Tensor items)
+    {
+        var score = (hidden * EgoItems().index_select(0, items)).sum(1);
+        if (Ism.ItemBias is { } bias) score = score + bias.index_select(0, items);
+        return score;
+    }
+
+    /// <summary>Users: the hidden state at the newest item of each history (zero for an empty one); items: the item rows.</summary>
+    public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems)
+    {
+        const int chunk = 512;
+        var parts = new List<Tensor>();
+        for (int start = 0; start < Ism.NumUsers; start += chunk)
+        {
+            var latest = Enumerable.Range(start, Math.Min(chunk, Ism.NumUsers - start)).Select(u => Latest(_histories[u])).ToArray();
+            parts.Add(Forward(egoItems, SequenceBatch.Of(latest, egoItems.device)).select(1, -1));
+        }
+        return (cat(parts, 0), egoItems);
+    }
+
+    int[] Latest(IReadOnlyList<int> history) => history.Skip(Math.Max(0, history.Count - Options.MaxLength)).ToArray();
+}
+
+/// <summary>One pre-norm transformer block (nanoGPT's order): x + attention(LN x), then x + feed-forward(LN x).</summary>
+sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor>
+{
+    readonly LayerNorm attention_norm, ffn_norm;
+    readonly Linear qkv, projection, up, down;
+    readonly Dropout dropout;
+    readonly int heads;
+    readonly double attentionDropout;
+
+    public SasRecBlock(int dim, int heads, int inner, double dropout) : base("block")
+    {
+        this.heads = heads;
+        attentionDropout = dropout;
+        attention_norm = nn.LayerNorm(dim);
+        qkv = nn.Linear(dim, 3 * dim);
+        projection = nn.Linear(dim, dim);
+        ffn_norm = nn.LayerNorm(dim);
+        up = nn.Linear(dim, inner);
+        down = nn.Linear(inner, dim);
+        this.dropout = nn.Dropout(dropout);
+        RegisterComponents();
+    }
+
+    /// <param name="keep">[batch, 1, length, length]: which keys each query reads.</param>
+    public override Tensor forward(Tensor x, Tensor keep)
+    {
+        long b = x.shape[0], length = x.shape[1], dim = x.shape[2];
+        var qkvHeads = qkv.forward(attention_norm.forward(x)).view(b, length, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
+        var context = nn.functional.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2], keep, training ? attentionDropout : 0);
+        x = x + dropout.forward(projection.forward(context.transpose(1, 2).reshape(b, length, dim)));
+        var hidden = dropout.forward(nn.functional.gelu(up.forward(ffn_norm.forward(x))));
+        return x + dropout.forward(down.forward(hidden));
+    }
+}
+
+/// <summary>
+/// Item sequences left-padded to one length, as <see cref="SasRec"/> reads them: item ids (0 where padded), where
+/// the items are, and each item's position counted from the oldest item (RecBole's order; padding does not move it).
+/// </summary>
+public sealed record SequenceBatch(Tensor Items, Tensor IsItem, Tensor Positions)
+{
+    /// <summary>Pads to the longest sequence given.</summary>
+    public static SequenceBatch Of(IReadOnlyList<int[]> sequences, Device? device = null)
+    {
+        int n = sequences.Count, length = Math.Max(1, sequences.Max(s => s.Length));
+        var items = new long[n * length];
+        var isItem = new bool[n * length];
+        var position = new long[n * length];
+        for (int r = 0; r < n; r++)
+        {
+            var s = sequences[r];
+            int pad = length - s.Length;
+            for (int k = 0; k < s.Length; k++)
+            {
+                int at = r * length + pad + k;
+                items[at] = s[k]; isItem[at] = true; position[at] = k;
+            }
+        }
+        long[] shape = [n, length];
+        return new SequenceBatch(tensor(items, shape, device: device), tensor(isItem, shape, device: device), tensor(position, shape, device: device));
+    }
+}
