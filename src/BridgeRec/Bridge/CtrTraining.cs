@@ -5,6 +5,7 @@ using BridgeRec.LlmRec;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Bridge;
 
@@ -60,11 +61,11 @@ public static class CtrTraining
         var t = teacher.mul(inv);
         var s = student.mul(inv);
         // log sigmoid(x) = -softplus(-x); log(1 - sigmoid(x)) = -softplus(x).
-        var logP = nn.functional.softplus(t.neg()).neg();
-        var log1P = nn.functional.softplus(t).neg();
-        var logQ = nn.functional.softplus(s.neg()).neg();
-        var log1Q = nn.functional.softplus(s).neg();
-        var kl = logP.exp() * (logP - logQ) + log1P.exp() * (log1P - log1Q);
+        var logP = t.neg().Softplus().neg();
+        var log1P = t.Softplus().neg();
+        var logQ = s.neg().Softplus().neg();
+        var log1Q = s.Softplus().neg();
+        var kl = (logP.exp() * (logP - logQ)).Plus(log1P.exp() * (log1P - log1Q));
         return kl.mean().mul(scale);
     }
 
@@ -78,8 +79,8 @@ public static class CtrTraining
         var (fu, fi) = dsm.FinalEmbeddings();
         var u = Longs(rows.Users, fu.device);
         var i = Longs(rows.Items, fu.device);
-        var s = (fu.index_select(0, u) * fi.index_select(0, i)).sum(1) + offset.Value;
-        if (dsm.Ism.ItemBias is not null) s = s + dsm.Ism.ItemBias.index_select(0, i);
+        var s = (fu.index_select(0, u) * fi.index_select(0, i)).sum(1).Plus(offset.Value);
+        if (dsm.Ism.ItemBias is not null) s = s.Plus(dsm.Ism.ItemBias.index_select(0, i));
         return s.cpu().data<float>().ToArray();
     }
 
@@ -106,7 +107,7 @@ public static class CtrTraining
                 using var scope = NewDisposeScope();
                 var part = order.Skip(s).Take(batch).ToArray();
                 var logits = llm.ScorePairs(llm.Prompts.Collate(part.Select(k => prompts[k]).ToList()),
-                    part.Select(k => (long)rows.Items[which[k]]).ToArray()) + offset.Value;
+                    part.Select(k => (long)rows.Items[which[k]]).ToArray()).Plus(offset.Value);
                 var values = logits.cpu().data<float>().ToArray();
                 for (int j = 0; j < part.Length; j++) result[part[j]] = values[j];
                 progress?.Invoke(Math.Min(s + batch, order.Length), order.Length);
@@ -150,16 +151,16 @@ public sealed class PointwiseDsmObjective(CtrRows train, LogitOffset offset, Dsm
         var i = CtrTraining.Longs(rows.Select(r => train.Items[r]), device);
         var y = tensor(rows.Select(r => train.Labels[r]).ToArray(), device: device);
         var (logits, reg) = dsm.PairLogits(u, i, options.L2);
-        logits = logits + offset.Value;
+        logits = logits.Plus(offset.Value);
         var bce = nn.functional.binary_cross_entropy_with_logits(logits, y);
-        var loss = bce + reg;
+        var loss = bce.Plus(reg);
         if (teacher is not null && lambda > 0)
         {
             var taught = Enumerable.Range(0, rows.Length).Where(k => !float.IsNaN(teacher[rows[k]])).ToArray();
             if (taught.Length > 0)
             {
                 var t = tensor(taught.Select(k => teacher[rows[k]]).ToArray(), device: device);
-                loss = loss + CtrTraining.BernoulliKl(t, logits.index_select(0, CtrTraining.Longs(taught, device)), tau, lambda);
+                loss = loss.Plus(CtrTraining.BernoulliKl(t, logits.index_select(0, CtrTraining.Longs(taught, device)), tau, lambda));
             }
         }
         return (loss, bce.item<float>());
@@ -184,10 +185,10 @@ public sealed class PointwiseLlmObjective(CtrRows train, LogitOffset offset, int
     public Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng)
     {
         var prompts = llm.Prompts.Collate(batch.Select(r => CtrTraining.PromptOf(llm, train, r)).ToList());
-        var logits = llm.ScorePairs(prompts, batch.Select(r => (long)train.Items[r]).ToArray()) + offset.Value;
+        var logits = llm.ScorePairs(prompts, batch.Select(r => (long)train.Items[r]).ToArray()).Plus(offset.Value);
         var y = tensor(batch.Select(r => train.Labels[r]).ToArray(), device: logits.device);
         var loss = nn.functional.binary_cross_entropy_with_logits(logits, y);
-        return distillation is null ? loss : loss + distillation.Loss(batch, logits);
+        return distillation is null ? loss : loss.Plus(distillation.Loss(batch, logits));
     }
 }
 

@@ -4,6 +4,7 @@ using BridgeRec.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Bridge;
 
@@ -199,7 +200,7 @@ public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? users
         }
         var scores = llm.Score(llm.Prompts.Collate(prompts));
         var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
-        return distillation is null ? loss : loss + distillation.Loss(batch, scores);
+        return distillation is null ? loss : loss.Plus(distillation.Loss(batch, scores));
     }
 }
 

@@ -5,6 +5,7 @@ using BridgeRec.Native;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Domain;
 
@@ -120,7 +121,7 @@ public abstract class DomainModel : nn.Module, IRecommender
         using var idx = tensor(users.Select(x => (long)x).ToArray(), device: u.device);
         using var rows = u.index_select(0, idx);
         var scores = rows.matmul(i.t());
-        if (Ism.ItemBias is not null) scores.add_(Ism.ItemBias.detach());
+        if (Ism.ItemBias is not null) scores.Plus_(Ism.ItemBias.detach());
         return scores;
     }
 
@@ -140,18 +141,18 @@ public abstract class DomainModel : nn.Module, IRecommender
         var sNeg = (u * n).sum(1);
         if (Ism.ItemBias is not null)
         {
-            sPos = sPos + Ism.ItemBias.index_select(0, pos);
-            sNeg = sNeg + Ism.ItemBias.index_select(0, neg);
+            sPos = sPos.Plus(Ism.ItemBias.index_select(0, pos));
+            sNeg = sNeg.Plus(Ism.ItemBias.index_select(0, neg));
         }
-        var bpr = nn.functional.softplus(sNeg - sPos).mean();
+        var bpr = (sNeg - sPos).Softplus().mean();
         var egoU = Ism.Users.index_select(0, users);
         var egoP = egoItems.index_select(0, pos);
         var egoN = egoItems.index_select(0, neg);
         // Scalars held in using locals: a temporary Scalar can be finalized during the native call (see SafeAdam).
         using var regScale = (0.5 / users.shape[0] * l2).ToScalar();
-        var reg = (egoU.square().sum() + egoP.square().sum() + egoN.square().sum()).mul(regScale);
-        var loss = bpr + reg;
-        if (extra is not null) loss = loss + extra(fu, fi, users, pos, neg);
+        var reg = egoU.Squared().sum().Plus(egoP.Squared().sum()).Plus(egoN.Squared().sum()).mul(regScale);
+        var loss = bpr.Plus(reg);
+        if (extra is not null) loss = loss.Plus(extra(fu, fi, users, pos, neg));
         return (loss, bpr.item<float>());
     }
 
@@ -164,9 +165,9 @@ public abstract class DomainModel : nn.Module, IRecommender
         var egoItems = EgoItems();
         var (fu, fi) = Propagate(Ism.Users, egoItems);
         var logits = (fu.index_select(0, users) * fi.index_select(0, items)).sum(1);
-        if (Ism.ItemBias is not null) logits = logits + Ism.ItemBias.index_select(0, items);
+        if (Ism.ItemBias is not null) logits = logits.Plus(Ism.ItemBias.index_select(0, items));
         using var regScale = (0.5 / users.shape[0] * l2).ToScalar();
-        var reg = (Ism.Users.index_select(0, users).square().sum() + egoItems.index_select(0, items).square().sum()).mul(regScale);
+        var reg = Ism.Users.index_select(0, users).Squared().sum().Plus(egoItems.index_select(0, items).Squared().sum()).mul(regScale);
         return (logits, reg);
     }
 }
@@ -211,7 +212,7 @@ public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph
         for (int k = 0; k < Layers; k++)
         {
             e = Graph.Propagate(e);
-            sum = sum + e;
+            sum = sum.Plus(e);
         }
         using var layers = ((double)(Layers + 1)).ToScalar();
         var final = sum.div(layers);

@@ -3,6 +3,7 @@ using BridgeRec.SharedModule;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Domain;
 
@@ -124,7 +125,7 @@ public sealed class SasRec : DomainModel
     Tensor Forward(Tensor itemRows, SequenceBatch batch)
     {
         long b = batch.Items.shape[0], length = batch.Items.shape[1];
-        var x = itemRows.index_select(0, batch.Items.flatten()).view(b, length, -1) + positions.forward(batch.Positions);
+        var x = itemRows.index_select(0, batch.Items.flatten()).view(b, length, -1).Plus(positions.forward(batch.Positions));
         var isItem = batch.IsItem.unsqueeze(-1).to_type(x.dtype);
         x = inputDropout.forward(x) * isItem;
         // keep[b, i, j]: query i may read key j: j <= i and j is an item; the diagonal always, so a padded query has a key.
@@ -139,7 +140,7 @@ public sealed class SasRec : DomainModel
     {
         var rows = candidates is null ? EgoItems() : EgoItems().index_select(0, candidates);
         var logits = hidden.matmul(rows.t());
-        if (Ism.ItemBias is { } bias) logits = logits + (candidates is null ? bias : bias.index_select(0, candidates));
+        if (Ism.ItemBias is { } bias) logits = logits.Plus(candidates is null ? bias : bias.index_select(0, candidates));
         return logits;
     }
 
@@ -147,7 +148,7 @@ public sealed class SasRec : DomainModel
     public Tensor Score(Tensor hidden, Tensor items)
     {
         var score = (hidden * EgoItems().index_select(0, items)).sum(1);
-        if (Ism.ItemBias is { } bias) score = score + bias.index_select(0, items);
+        if (Ism.ItemBias is { } bias) score = score.Plus(bias.index_select(0, items));
         return score;
     }
 
@@ -196,9 +197,9 @@ sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor>
         long b = x.shape[0], length = x.shape[1], dim = x.shape[2];
         var qkvHeads = qkv.forward(attention_norm.forward(x)).view(b, length, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
         var context = nn.functional.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2], keep, training ? attentionDropout : 0);
-        x = x + dropout.forward(projection.forward(context.transpose(1, 2).reshape(b, length, dim)));
+        x = x.Plus(dropout.forward(projection.forward(context.transpose(1, 2).reshape(b, length, dim))));
         var hidden = dropout.forward(nn.functional.gelu(up.forward(ffn_norm.forward(x))));
-        return x + dropout.forward(down.forward(hidden));
+        return x.Plus(dropout.forward(down.forward(hidden)));
     }
 }
 

@@ -2,6 +2,7 @@ using BridgeRec.Data;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Domain;
 
@@ -85,8 +86,8 @@ public sealed class SasRecObjective : IDsmObjective
         {
             "ce" => nn.functional.cross_entropy(_model.Logits(h), t),
             "sampled" => SampledSoftmax(h, t),
-            "bce" => nn.functional.softplus(-_model.Score(h, t)).mean() + nn.functional.softplus(_model.Score(h, tensor(negatives!, device: device))).mean(),
-            _ => nn.functional.softplus(_model.Score(h, tensor(negatives!, device: device)) - _model.Score(h, t)).mean(),
+            "bce" => (-_model.Score(h, t)).Softplus().mean().Plus(_model.Score(h, tensor(negatives!, device: device)).Softplus().mean()),
+            _ => (_model.Score(h, tensor(negatives!, device: device)) - _model.Score(h, t)).Softplus().mean(),
         };
         return (loss, loss.item<float>());
     }

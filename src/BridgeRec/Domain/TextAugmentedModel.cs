@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Domain;
 
@@ -40,14 +41,14 @@ public sealed class TextAugmentedModel : DomainModel
         Features = features.detach().to(ScalarType.Float32, device).contiguous();
         long textDim = features.shape[1];
         Projection = new Parameter(initStd > 0
-            ? normal(0, initStd, [Ism.Dim, textDim], device: device)
+            ? HeldOps.Normal(0, initStd, [Ism.Dim, textDim], device)
             : zeros(Ism.Dim, textDim, device: device));
         register_parameter(ProjectionName, Projection);
         register_buffer("text_features", Features, persistent: false);
     }
 
     /// <summary>E_i + W t: the item rows the base model's forward pass starts from.</summary>
-    protected override Tensor EgoItems() => Ism.Items + nn.functional.linear(Features, Projection);
+    protected override Tensor EgoItems() => Ism.Items.Plus(nn.functional.linear(Features, Projection));
 
     public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems) => Base.Propagate(egoUsers, egoItems);
 

@@ -157,15 +157,14 @@ sealed class BertEmbeddings : Module
         var x = word_embeddings.forward(ids);
         if (overrides is not null)
             x = x.index_put_(overrides.Vectors.to(x.dtype), [overrides.Batch, overrides.Position]); // x is a fresh activation: in place is safe for autograd
-        using var positionCount = seq.ToScalar();
-        using var positions = arange(positionCount, device: ids.device).unsqueeze(0);
-        x = x + position_embeddings.forward(positions);
+        using var positions = HeldOps.Arange(0, seq, device: ids.device).unsqueeze(0);
+        x = x.Plus(position_embeddings.forward(positions));
         if (tokenTypes is null)
         {
             using var zero = zeros_like(ids);
-            x = x + token_type_embeddings.forward(zero);
+            x = x.Plus(token_type_embeddings.forward(zero));
         }
-        else x = x + token_type_embeddings.forward(tokenTypes);
+        else x = x.Plus(token_type_embeddings.forward(tokenTypes));
         return LayerNorm.forward(x);
     }
 }
@@ -244,7 +243,7 @@ sealed class OutputBlock : Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor residual) => LayerNorm.forward(dense.forward(x) + residual);
+    public Tensor Forward(Tensor x, Tensor residual) => LayerNorm.forward(dense.forward(x).Plus(residual));
 }
 
 /// <summary>dense -> GELU (erf form).</summary>

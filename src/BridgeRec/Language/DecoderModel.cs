@@ -68,8 +68,8 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
         var positions = fullMask.cumsum(1).sub(Scalars.Of(1L)).clamp_min(Scalars.Of(0L)).narrow(1, past, s);
         using var first = past.ToScalar();
         using var end = (past + s).ToScalar();
-        var qpos = arange(first, end, device: inputIds.device).unsqueeze(1);
-        var kpos = arange(end, device: inputIds.device).unsqueeze(0);
+        var qpos = arange(first, end, Scalars.Of(1L), device: inputIds.device).unsqueeze(1);
+        var kpos = arange(Scalars.Of(0L), end, Scalars.Of(1L), device: inputIds.device).unsqueeze(0);
         // [batch, 1, seq, past + seq]: causal and not padding; a token always sees itself, so padded rows stay finite.
         var keep = (kpos.le(qpos).unsqueeze(0) & fullMask.to(ScalarType.Bool).unsqueeze(1)) | kpos.eq(qpos).unsqueeze(0);
         var x = Embed(inputIds, overrides);
@@ -111,7 +111,7 @@ public abstract class DecoderModel : Module<Tensor, Tensor>, ILanguageBackbone
     {
         long b = hidden.shape[0], s = hidden.shape[1], h = hidden.shape[2];
         using var end = (s + 1).ToScalar();
-        using var pos = arange(Scalars.Of(1L), end, device: hidden.device).unsqueeze(0);
+        using var pos = arange(Scalars.Of(1L), end, Scalars.Of(1L), device: hidden.device).unsqueeze(0);
         using var weighted = attentionMask.to(ScalarType.Int64) * pos;
         using var last = weighted.argmax(1);
         using var index = last.view(b, 1, 1).expand(b, 1, h);
@@ -253,7 +253,7 @@ public sealed class Gpt2Model : DecoderModel
     public override Embedding TokenEmbeddings => wte;
     public override Tensor HeadWeight => lm_head ?? wte.weight!;
 
-    protected override Tensor AddPositions(Tensor x, Tensor positions) => x + wpe.forward(positions);
+    protected override Tensor AddPositions(Tensor x, Tensor positions) => x.Plus(wpe.forward(positions));
 
     protected override Tensor Blocks(Tensor x, Tensor positions, Tensor keep, KvCache? cache)
     {
@@ -288,8 +288,8 @@ sealed class Gpt2Block : Module
 
     public Tensor Forward(Tensor x, Tensor keep, KvCache? cache)
     {
-        x = x + attn.Forward(ln_1.forward(x), keep, cache);
-        return x + mlp.Forward(ln_2.forward(x));
+        x = x.Plus(attn.Forward(ln_1.forward(x), keep, cache));
+        return x.Plus(mlp.Forward(ln_2.forward(x)));
     }
 }
 
@@ -331,7 +331,7 @@ sealed class Gpt2Mlp : Module
     }
 
     /// <summary>GELU, tanh form (GPT-2's gelu_new): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
-    public static Tensor GeluTanh(Tensor x) => x.mul(Half).mul(x.add(x.pow(Three).mul(Cubic)).mul(Root2OverPi).tanh().add(One));
+    public static Tensor GeluTanh(Tensor x) => x.mul(Half).mul(x.Plus(x.pow(Three).mul(Cubic)).mul(Root2OverPi).tanh().Plus(One));
 
     public Tensor Forward(Tensor x) => c_proj.forward(GeluTanh(c_fc.forward(x)));
 }
@@ -416,7 +416,7 @@ public sealed class RmsNorm : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var f = x.to(ScalarType.Float32);
-        var normed = f * f.pow(Two).mean([-1L], keepdim: true).add(_eps).rsqrt();
+        var normed = f * f.pow(Two).mean([-1L], keepdim: true).Plus(_eps).rsqrt();
         return normed.to(x.dtype) * weight;
     }
 }
@@ -441,8 +441,8 @@ sealed class LlamaBlock : Module
 
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin) rope, Tensor keep, KvCache? cache)
     {
-        x = x + self_attn.Forward(input_layernorm.forward(x), rope, keep, cache);
-        return x + mlp.Forward(post_attention_layernorm.forward(x));
+        x = x.Plus(self_attn.Forward(input_layernorm.forward(x), rope, keep, cache));
+        return x.Plus(mlp.Forward(post_attention_layernorm.forward(x)));
     }
 }
 
@@ -469,7 +469,7 @@ sealed class LlamaAttention : Module
     {
         long half = x.shape[^1] / 2;
         var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-        return x * rope.Cos + rotated * rope.Sin;
+        return (x * rope.Cos).Plus(rotated * rope.Sin);
     }
 
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin) rope, Tensor keep, KvCache? cache)

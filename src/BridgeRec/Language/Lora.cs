@@ -106,14 +106,14 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(x, weight, bias);
         if (lora_A is null || lora_B is null || Merged) return y;
         var h = _dropout > 0 ? nn.functional.dropout(x, _dropout, training) : x;
-        return y + nn.functional.linear(nn.functional.linear(h, lora_A), lora_B) * _scale;
+        return y.Plus(nn.functional.linear(nn.functional.linear(h, lora_A), lora_B) * _scale);
     }
 
     /// <summary>Folds the adapter into the weight (W += scale * B A) for inference without the extra matmuls.</summary>
     public void Merge()
     {
         if (lora_A is null || lora_B is null || Merged) return;
-        using (no_grad()) weight.add_(lora_B.matmul(lora_A) * _scale);
+        using (no_grad()) weight.Plus_(lora_B.matmul(lora_A) * _scale);
         Merged = true;
     }
 

@@ -4,6 +4,7 @@ using BridgeRec.SharedModule;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.LlmRec;
 
@@ -94,7 +95,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     public Tensor ItemLogits(Tensor pooled)
     {
         var s = A_out.forward(pooled).matmul(ItemTable().t());
-        return Ism.ItemBias is null ? s : s + Ism.ItemBias;
+        return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias);
     }
 
     /// <summary>
@@ -109,7 +110,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         var h = A_out.forward(Encode(batch));
         var idx = tensor(candidates, device: h.device);
         var s = (h * ItemTable().index_select(0, idx)).sum(1);
-        return Ism.ItemBias is null ? s : s + Ism.ItemBias.index_select(0, idx);
+        return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias.index_select(0, idx));
     }
 
     /// <summary>The item tokens as a decoder reads and generates them.</summary>

@@ -2,6 +2,7 @@ using BridgeRec.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.Native;
 
@@ -74,7 +75,7 @@ public sealed class SafeAdam : IDisposable
             m.mul_(_beta1).add_(g, _oneMinusBeta1);
             v.mul_(_beta2).addcmul_(g, g, _oneMinusBeta2);
             var denom = v.sqrt();
-            denom.div_(sqrtBc2).add_(_eps);
+            denom.div_(sqrtBc2).Plus_(_eps);
             p.addcdiv_(m, denom, negStep);
             ParameterVersions.Bump(p);
         }

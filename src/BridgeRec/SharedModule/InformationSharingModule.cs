@@ -2,6 +2,7 @@ using BridgeRec.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BridgeRec.Torch;
 
 namespace BridgeRec.SharedModule;
 
@@ -30,8 +31,8 @@ public sealed class InformationSharingModule : nn.Module
             throw new ArgumentOutOfRangeException(nameof(dim), $"ISM needs positive sizes, got {numUsers} users, {numItems} items, dim {dim}");
         NumUsers = numUsers; NumItems = numItems; Dim = dim;
         // Normal(0, 0.1), the LightGCN reference initialisation: with the default uniform Xavier MF barely learns.
-        Users = new Parameter(normal(0, initStd, [numUsers, dim], device: device));
-        Items = new Parameter(normal(0, initStd, [numItems, dim], device: device));
+        Users = new Parameter(HeldOps.Normal(0, initStd, [numUsers, dim], device));
+        Items = new Parameter(HeldOps.Normal(0, initStd, [numItems, dim], device));
         if (itemBias) ItemBias = new Parameter(zeros(numItems, device: device));
         RegisterComponents();
     }

@@ -108,7 +108,7 @@ public class BdlmTrainerTests
     [Fact]
     public void PrecomputedScoresReturnTheTableRows()
     {
-        using var table = arange(Scalars.Of(12L), dtype: float32).reshape(3, 4);
+        using var table = HeldOps.Arange(0, 12, dtype: float32).reshape(3, 4);
         var r = new PrecomputedScores("cached", table);
         Assert.Equal(4, r.NumItems);
         using var rows = r.ScoreAll([2, 0]);

@@ -91,7 +91,7 @@ public class TextFeatureTests
         var u = model.Ism.Users.detach();
         var i = model.Ism.Items.detach();
         var w = model.Projection.detach();
-        var expected = u.matmul((i + t.matmul(w.t())).t());
+        var expected = u.matmul(i.Plus(t.matmul(w.t())).t());
         var scores = model.ScoreAll([0, 1, 2]);
         Assert.Equal([3L, 5L], scores.shape);
         Assert.True(allclose(scores, expected, rtol: 1e-5, atol: 1e-6), "ScoreAll must be U (I + W t)^T");
@@ -148,7 +148,7 @@ public class TextFeatureTests
         using (no_grad())
         {
             reference.Users.copy_(ism.Users);
-            reference.Items.copy_(ism.Items + features.matmul(model.Projection.t()));
+            reference.Items.copy_(ism.Items.Plus(features.matmul(model.Projection.t())));
         }
         var expected = new LightGcn(reference, graph, layers: 2).ScoreAll([0, 1, 2]);
         Assert.True(allclose(model.ScoreAll([0, 1, 2]), expected, rtol: 1e-5, atol: 1e-6));
