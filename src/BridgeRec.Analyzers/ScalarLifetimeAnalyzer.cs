@@ -32,7 +32,100 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
         "'{0}' passes a number to TorchSharp's {1}, which turns it into a temporary Scalar inside TorchSharp that a garbage collection may free while libtorch reads it; pass a held Scalar (Scalars.Of(...), a using variable or a field)",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, UnheldScalar, HiddenScalar);
+    public static readonly DiagnosticDescriptor OwnScalar = new(
+        "BR0004", "TorchSharp member that makes a Scalar of its own",
+        "'{0}' calls TorchSharp's {1}, which makes a temporary Scalar of its own (an alpha of 1, an exponent, a start or step, a beta) that a garbage collection may free while libtorch reads it; use BridgeRec.Torch.HeldOps (Plus, Plus_, Squared, Arange, Normal, Softplus) or an overload that takes every Scalar, held",
+        "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    /// <summary>
+    /// The public members of <c>Tensor</c>, <c>torch</c> and <c>nn.functional</c> in TorchSharp 0.107 whose IL reaches
+    /// a Scalar conversion (<c>op_Implicit</c>, <c>ToScalar</c>) directly or through callers: they make a Scalar from a
+    /// constant of their own (<c>add(Tensor)</c> passes <c>alpha = 1</c>, <c>square()</c> calls <c>pow(2)</c>). Written as
+    /// containing type + "." + name + "(" + parameter metadata names + ")"; a test rescans the referenced TorchSharp.dll
+    /// and fails when this list and the scan differ (a TorchSharp upgrade).
+    /// </summary>
+    public static readonly ImmutableHashSet<string> OwnScalarMembers = ImmutableHashSet.Create(
+        "TorchSharp.torch.Tensor.add(Scalar)",
+        "TorchSharp.torch.Tensor.add(Tensor)",
+        "TorchSharp.torch.Tensor.add_(Scalar)",
+        "TorchSharp.torch.Tensor.add_(Tensor)",
+        "TorchSharp.torch.Tensor.addcdiv(Tensor,Tensor)",
+        "TorchSharp.torch.Tensor.addcdiv_(Tensor,Tensor)",
+        "TorchSharp.torch.Tensor.celu()",
+        "TorchSharp.torch.Tensor.celu_()",
+        "TorchSharp.torch.Tensor.elu(Double)",
+        "TorchSharp.torch.Tensor.elu_(Double)",
+        "TorchSharp.torch.Tensor.op_Addition(Double,Tensor)",
+        "TorchSharp.torch.Tensor.op_Addition(Int32,Tensor)",
+        "TorchSharp.torch.Tensor.op_Addition(Int64,Tensor)",
+        "TorchSharp.torch.Tensor.op_Addition(Scalar,Tensor)",
+        "TorchSharp.torch.Tensor.op_Addition(Single,Tensor)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Double)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Int32)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Int64)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Scalar)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Single)",
+        "TorchSharp.torch.Tensor.op_Addition(Tensor,Tensor)",
+        "TorchSharp.torch.Tensor.op_Division(Double,Tensor)",
+        "TorchSharp.torch.Tensor.op_Division(Int32,Tensor)",
+        "TorchSharp.torch.Tensor.op_Division(Int64,Tensor)",
+        "TorchSharp.torch.Tensor.op_Division(Single,Tensor)",
+        "TorchSharp.torch.Tensor.op_Division(Tensor,Double)",
+        "TorchSharp.torch.Tensor.op_Division(Tensor,Int32)",
+        "TorchSharp.torch.Tensor.op_Division(Tensor,Int64)",
+        "TorchSharp.torch.Tensor.op_Division(Tensor,Single)",
+        "TorchSharp.torch.Tensor.op_Modulus(Tensor,Double)",
+        "TorchSharp.torch.Tensor.op_Modulus(Tensor,Int32)",
+        "TorchSharp.torch.Tensor.op_Modulus(Tensor,Int64)",
+        "TorchSharp.torch.Tensor.op_Modulus(Tensor,Single)",
+        "TorchSharp.torch.Tensor.op_Multiply(Double,Tensor)",
+        "TorchSharp.torch.Tensor.op_Multiply(Int32,Tensor)",
+        "TorchSharp.torch.Tensor.op_Multiply(Int64,Tensor)",
+        "TorchSharp.torch.Tensor.op_Multiply(Single,Tensor)",
+        "TorchSharp.torch.Tensor.op_Multiply(Tensor,Double)",
+        "TorchSharp.torch.Tensor.op_Multiply(Tensor,Int32)",
+        "TorchSharp.torch.Tensor.op_Multiply(Tensor,Int64)",
+        "TorchSharp.torch.Tensor.op_Multiply(Tensor,Single)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Double,Tensor)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Int32,Tensor)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Int64,Tensor)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Scalar,Tensor)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Single,Tensor)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Tensor,Double)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Tensor,Int32)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Tensor,Int64)",
+        "TorchSharp.torch.Tensor.op_Subtraction(Tensor,Single)",
+        "TorchSharp.torch.Tensor.softplus(Double,Double)",
+        "TorchSharp.torch.Tensor.square()",
+        "TorchSharp.torch.nn.functional.Hardshrink(Tensor,Double)",
+        "TorchSharp.torch.nn.functional.Hardtanh(Tensor,Double,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.Mish(Tensor)",
+        "TorchSharp.torch.nn.functional.Softshrink(Tensor,Double)",
+        "TorchSharp.torch.nn.functional.Softsign(Tensor)",
+        "TorchSharp.torch.nn.functional.Threshold(Tensor,Double,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.celu(Tensor,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.elu(Tensor,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.hardshrink(Tensor,Double)",
+        "TorchSharp.torch.nn.functional.hardtanh(Tensor,Double,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.leaky_relu(Tensor,Double,Boolean)",
+        "TorchSharp.torch.nn.functional.mish(Tensor,Boolean)",
+        "TorchSharp.torch.nn.functional.softplus(Tensor,Double,Double)",
+        "TorchSharp.torch.nn.functional.softshrink(Tensor,Double)",
+        "TorchSharp.torch.nn.functional.softsign(Tensor,Boolean)",
+        "TorchSharp.torch.nn.functional.threshold(Tensor,Double,Double,Boolean)",
+        "TorchSharp.torch.add(Tensor,Scalar)",
+        "TorchSharp.torch.add(Tensor,Tensor)",
+        "TorchSharp.torch.add_(Tensor,Scalar)",
+        "TorchSharp.torch.add_(Tensor,Tensor)",
+        "TorchSharp.torch.arange(Scalar,Nullable`1,Device,Boolean)",
+        "TorchSharp.torch.arange(Scalar,Scalar,Nullable`1,Device,Boolean)",
+        "TorchSharp.torch.histogram(Tensor,HistogramBinSelector,Nullable`1,Boolean)",
+        "TorchSharp.torch.normal(Double,Double,ReadOnlySpan`1,Nullable`1,Device,Boolean,Generator,String[])",
+        "TorchSharp.torch.normal(Tensor,Tensor,Generator)",
+        "TorchSharp.torch.square(Tensor)"
+    );
+
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, UnheldScalar, HiddenScalar, OwnScalar);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -63,9 +156,35 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
             ICompoundAssignmentOperation a => a.OperatorMethod,
             _ => null,
         };
-        if (method is not null && TakesNumberForScalar(method, scalar))
+        if (method is null) return;
+        if (TakesNumberForScalar(method, scalar))
             c.ReportDiagnostic(Diagnostic.Create(HiddenScalar, c.Operation.Syntax.GetLocation(), c.Operation.Syntax.ToString(), method.Name));
+        else if (MakesOwnScalar(method, out var signature))
+            c.ReportDiagnostic(Diagnostic.Create(OwnScalar, c.Operation.Syntax.GetLocation(), c.Operation.Syntax.ToString(), signature));
     }
+
+    /// <summary>Whether <paramref name="method"/> is one of <see cref="OwnScalarMembers"/>; <paramref name="signature"/> is its key.</summary>
+    static bool MakesOwnScalar(IMethodSymbol method, out string signature)
+    {
+        signature = "";
+        var m = method.ReducedFrom ?? method;
+        m = m.OriginalDefinition;
+        if (m.ContainingType.ContainingNamespace?.ToDisplayString() is not string ns || !ns.StartsWith("TorchSharp", System.StringComparison.Ordinal))
+            return false;
+        signature = Signature(m);
+        return OwnScalarMembers.Contains(signature);
+    }
+
+    /// <summary>The key of <see cref="OwnScalarMembers"/>: <c>TorchSharp.torch.Tensor.op_Addition(Tensor,Tensor)</c>.</summary>
+    public static string Signature(IMethodSymbol method) =>
+        method.ContainingType.ToDisplayString() + "." + method.Name + "(" + string.Join(",", method.Parameters.Select(p => TypeName(p.Type))) + ")";
+
+    static string TypeName(ITypeSymbol type) => type switch
+    {
+        IArrayTypeSymbol array => TypeName(array.ElementType) + "[]",
+        IPointerTypeSymbol pointer => TypeName(pointer.PointedAtType) + "*",
+        _ => type.MetadataName,
+    };
 
     /// <summary>
     /// A TorchSharp member with a number where a same-named overload takes a Scalar (<c>Tensor * double</c>,
@@ -90,6 +209,8 @@ public sealed class ScalarLifetimeAnalyzer : DiagnosticAnalyzer
         var call = (IInvocationOperation)c.Operation;
         if (TakesNumberForScalar(call.TargetMethod, scalar))
             c.ReportDiagnostic(Diagnostic.Create(HiddenScalar, call.Syntax.GetLocation(), call.Syntax.ToString(), call.TargetMethod.Name));
+        else if (MakesOwnScalar(call.TargetMethod, out var signature))
+            c.ReportDiagnostic(Diagnostic.Create(OwnScalar, call.Syntax.GetLocation(), call.Syntax.ToString(), signature));
         if (!SymbolEqualityComparer.Default.Equals(call.TargetMethod.ReturnType, scalar)) return;
         if (call.TargetMethod.ContainingType.ContainingNamespace?.ToDisplayString() != "TorchSharp") return; // our own helpers own theirs
         if (!IsHeld(call)) c.ReportDiagnostic(Diagnostic.Create(UnheldScalar, call.Syntax.GetLocation(), call.Syntax.ToString()));

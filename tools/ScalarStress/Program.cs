@@ -6,12 +6,13 @@ using static TorchSharp.torch;
 // Multiplies a tensor by 0.5 again and again while another thread makes garbage and forces collections, so that
 // finalizers run during the native calls. "temporary" passes a Scalar made on the fly (what TorchSharp's operators and
 // implicit conversions do); "held" passes one from Scalars.Of. "tensor" passes a temporary tensor as an argument,
-// outside any dispose scope; "tensor-scoped" does the same inside one. A wrong result or an exception is a failure.
+// outside any dispose scope; "tensor-scoped" does the same inside one; "held-plus" adds the temporary tensor with the
+// held-alpha helper (x.Plus(...), analyzer rule BR0004) inside a dispose scope. A wrong result or an exception is a failure.
 string mode = args.Length > 0 ? args[0] : "temporary";
 double seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 30;
-if (mode is not ("temporary" or "held" or "tensor" or "tensor-scoped"))
+if (mode is not ("temporary" or "held" or "tensor" or "tensor-scoped" or "held-plus"))
 {
-    Console.Error.WriteLine("usage: scalar-stress temporary|held|tensor|tensor-scoped [seconds]");
+    Console.Error.WriteLine("usage: scalar-stress temporary|held|tensor|tensor-scoped|held-plus [seconds]");
     return 2;
 }
 
@@ -37,15 +38,16 @@ while (clock.Elapsed.TotalSeconds < seconds)
 {
     try
     {
-        using var scope = mode == "tensor-scoped" ? NewDisposeScope() : null;
-#pragma warning disable BR0001 // the hazard under test
+        using var scope = mode is "tensor-scoped" or "held-plus" ? NewDisposeScope() : null;
+#pragma warning disable BR0001, BR0004 // the hazard under test
         using var y = mode switch
         {
             "temporary" => x.mul(0.5),
             "held" => x.mul(Scalars.Of(0.5)),
+            "held-plus" => x.Plus(x.mul(Scalars.Of(-0.5))),
             _ => x.add(x.mul(Scalars.Of(-0.5))), // a temporary tensor as the argument: held only by a dispose scope
         };
-#pragma warning restore BR0001
+#pragma warning restore BR0001, BR0004
         if (y.sum().item<float>() != 2f) wrong++;
     }
     catch (Exception e)
