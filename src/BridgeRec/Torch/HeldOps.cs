@@ -58,10 +58,14 @@ public static class HeldOps
     /// public one turns the doubles into temporaries and calls a private <c>softplus1(Scalar, Scalar)</c>, which this
     /// calls with held ones. Same native call, so the values and the gradient are the same bits (a test checks).
     /// </summary>
-    public static Tensor Softplus(this Tensor x) => SoftplusWith(x, Scalars.Of(1.0), Scalars.Of(20.0));
+    public static Tensor Softplus(this Tensor x) => TorchSharpPrivate.Softplus(x, Scalars.Of(1.0), Scalars.Of(20.0));
 
-    static readonly Func<Tensor, Scalar, Scalar, Tensor> SoftplusWith =
-        (typeof(Tensor).GetMethod("softplus1", BindingFlags.NonPublic | BindingFlags.Instance, [typeof(Scalar), typeof(Scalar)])
-            ?? throw new MissingMethodException("TorchSharp.torch.Tensor.softplus1(Scalar, Scalar) is gone: rewrite HeldOps.Softplus for this TorchSharp"))
-        .CreateDelegate<Func<Tensor, Scalar, Scalar, Tensor>>();
+    /// <summary>Its own class, so that a TorchSharp without the method breaks Softplus alone, not the other helpers.</summary>
+    static class TorchSharpPrivate
+    {
+        internal static readonly Func<Tensor, Scalar, Scalar, Tensor> Softplus =
+            (typeof(Tensor).GetMethod("softplus1", BindingFlags.NonPublic | BindingFlags.Instance, [typeof(Scalar), typeof(Scalar)])
+                ?? throw new MissingMethodException("TorchSharp.torch.Tensor.softplus1(Scalar, Scalar) is gone: rewrite HeldOps.Softplus for this TorchSharp"))
+            .CreateDelegate<Func<Tensor, Scalar, Scalar, Tensor>>();
+    }
 }
