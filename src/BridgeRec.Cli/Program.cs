@@ -9,7 +9,7 @@ public static class Program
 {
     static readonly Option<string?> Threads = new("--threads")
     {
-        Description = "threads of torch's CPU pool: 'auto' (default: the cores nothing else on this machine is using, rechecked as it runs) or a number; also BRIDGEREC_THREADS",
+        Description = "threads of torch's CPU pool: 'auto' (default: every core; LightGCN / MF training and LLM serving use the cores nothing else on this machine is using) or a number; also BRIDGEREC_THREADS",
         Recursive = true,
     };
 

@@ -18,6 +18,12 @@ public abstract class DomainModel : nn.Module, IRecommender
 {
     public InformationSharingModule Ism { get; }
     public abstract string Name { get; }
+
+    /// <summary>
+    /// Whether training gives the same weights whatever torch's thread count (no reduction that libtorch splits across
+    /// threads reaches a gradient): such a model trains with the cores other jobs leave free (Native/ThreadBudget).
+    /// </summary>
+    public virtual bool SameResultsAtAnyThreadCount => false;
     public int NumItems => Ism.NumItems;
 
     protected DomainModel(string name, InformationSharingModule ism) : base(name)
@@ -192,6 +198,7 @@ public delegate Tensor ExtraLoss(Tensor finalUsers, Tensor finalItems, Tensor us
 public sealed class MatrixFactorization(InformationSharingModule ism) : DomainModel("mf", ism)
 {
     public override string Name => "mf";
+    public override bool SameResultsAtAnyThreadCount => true;
     public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems) => (egoUsers, egoItems);
 }
 
@@ -204,6 +211,7 @@ public sealed class LightGcn(InformationSharingModule ism, NormalizedGraph graph
     public NormalizedGraph Graph { get; } = graph;
     public int Layers { get; } = layers >= 0 ? layers : throw new ArgumentOutOfRangeException(nameof(layers));
     public override string Name => "lightgcn";
+    public override bool SameResultsAtAnyThreadCount => true;
 
     public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems)
     {

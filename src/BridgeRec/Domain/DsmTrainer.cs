@@ -74,6 +74,8 @@ public sealed class DsmTrainer(DsmOptions options)
         if (store is not null && objective.Parameters.Count > 0)
             throw new ArgumentException("checkpoints hold the model and its optimizer; an objective with parameters of its own runs without a store", nameof(store));
         using var optimizer = new SafeAdam(model.parameters().Concat(objective.Parameters), Options.Lr);
+        // Models whose numbers do not depend on torch's thread count share the cores with other jobs (Native/ThreadBudget).
+        using var threads = model.SameResultsAtAnyThreadCount ? ThreadBudget.Adaptive() : null;
         int startEpoch = 1, bestEpoch = 0, evalsWithoutGain = 0;
         double bestValue = double.NegativeInfinity;
         IReadOnlyDictionary<string, double> bestMetrics = new Dictionary<string, double>();

@@ -5,8 +5,12 @@ namespace BridgeRec.Native;
 
 /// <summary>
 /// How many threads torch's CPU operator pool may use in this process: a fixed number (<c>--threads N</c>,
-/// or the <c>BRIDGEREC_THREADS</c> variable), or by default the cores that nothing else on the machine is
-/// using right now.
+/// or the <c>BRIDGEREC_THREADS</c> variable), else every core, except inside an <see cref="Adaptive"/> scope, where
+/// it is the cores that nothing else on the machine is using right now.
+/// <para>Why only in a scope: a reduction that libtorch splits across threads (a bias gradient summed over the batch)
+/// adds in a different order with another thread count, so a language model trained under a changing count is not
+/// bit-reproducible (seen: a test of two runs with one seed). Work whose numbers do not depend on the count opens the
+/// scope: LightGCN and MF training (tested: the same weights with 1 and 2 threads) and LLM serving.</para>
 /// <para>Why not always every core: libtorch runs each operator on an OpenMP team whose threads meet at a
 /// barrier when the operator ends. On a busy machine (a second training job, a build) one of the team's
 /// threads is often off its core, so every operator waits a scheduler time slice for it, while the other
@@ -29,6 +33,7 @@ public static class ThreadBudget
     static int _threads = Environment.ProcessorCount;
 
     [ThreadStatic] static int _appliedOnThread;
+    [ThreadStatic] static int _adaptiveDepth;
     static readonly bool Debug = Environment.GetEnvironmentVariable("BRIDGEREC_DEBUG") == "1";
 
     /// <summary>A thread count fixed by the user; null = follow the machine's load.</summary>
@@ -50,8 +55,32 @@ public static class ThreadBudget
         throw new ArgumentException($"{source}: '{text}' is not a thread count (expected 'auto' or 1 to 1024)");
     }
 
-    /// <summary>Threads this process should use now.</summary>
-    public static int Threads
+    /// <summary>Threads outside an adaptive scope: the fixed count, else every core.</summary>
+    public static int DefaultThreads => _fixed ?? Environment.ProcessorCount;
+
+    /// <summary>
+    /// Until disposed, <see cref="Refresh"/> on this thread follows the machine's load (unless a count is fixed); on
+    /// leaving the outermost scope the thread goes back to <see cref="DefaultThreads"/>.
+    /// </summary>
+    public static IDisposable Adaptive()
+    {
+        _adaptiveDepth++;
+        return new AdaptiveScope();
+    }
+
+    sealed class AdaptiveScope : IDisposable
+    {
+        bool _disposed;
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            if (--_adaptiveDepth == 0) Refresh();
+        }
+    }
+
+    /// <summary>Threads the machine leaves to this process now (the fixed count when there is one).</summary>
+    public static int SharedThreads
     {
         get
         {
@@ -71,10 +100,10 @@ public static class ThreadBudget
         }
     }
 
-    /// <summary>Sets torch's thread count for the calling thread when the budget changed. Cheap: call it before each step.</summary>
+    /// <summary>Sets torch's thread count for the calling thread when it should change. Cheap: call it before each step.</summary>
     public static void Refresh()
     {
-        int n = Threads;
+        int n = _adaptiveDepth > 0 ? SharedThreads : DefaultThreads;
         if (n == _appliedOnThread) return;
         if (Debug) Console.Error.WriteLine($"[threads] {_appliedOnThread} -> {n} on thread {Environment.CurrentManagedThreadId}");
         torch.set_num_threads(n);

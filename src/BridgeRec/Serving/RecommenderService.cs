@@ -142,7 +142,8 @@ public sealed class RecommenderService : IDisposable
     /// <summary>Runs a batch on the worker: requests grouped by the model generation they arrived under.</summary>
     static Recommendation[] RunBatch(IReadOnlyList<LlmRequest> batch, ServingOptions options)
     {
-        // Shares the cores with training jobs on the same machine unless --torch-threads fixed the count.
+        // Forward passes share the cores with training jobs on the same machine unless --torch-threads fixed the count.
+        using var shared = options.TorchThreads is null ? Native.ThreadBudget.Adaptive() : null;
         if (options.TorchThreads is null) Native.ThreadBudget.Refresh();
         var results = new Recommendation[batch.Count];
         var model = batch[0].Model;
