@@ -167,13 +167,19 @@ internal sealed class RankingSeedRun
         ism.Dispose();
     }
 
+    /// <summary>The stage-0 DSM and, seeded, a fresh LLM over its shared module (task-token prompts, training histories).</summary>
+    (DomainModel Dsm, LlmRecommender Llm) Stage0WithLlm(IsmState stage0)
+    {
+        var dsm = Stage0Copy(stage0);
+        TorchRuntime.Seed(_seed);
+        return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false)));
+    }
+
     void RunOneWay(IsmState stage0)
     {
         _r.Log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
-        var dsm = Stage0Copy(stage0);
-        TorchRuntime.Seed(_seed);
-        var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
+        var (dsm, llm) = Stage0WithLlm(stage0);
         var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("one-way: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
@@ -186,9 +192,7 @@ internal sealed class RankingSeedRun
     {
         _r.Log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
         var sw = Stopwatch.StartNew();
-        var dsm = Stage0Copy(stage0);
-        TorchRuntime.Seed(_seed);
-        var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false));
+        var (dsm, llm) = Stage0WithLlm(stage0);
         using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds() };
         var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r.Ct);
         double secs = sw.Elapsed.TotalSeconds;
