@@ -29,17 +29,9 @@ public static class ExperimentCommand
                     int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : throw new ArgumentException($"--seeds: '{s}' is not an integer")).ToArray() };
             if (p.GetValue(Methods) is { } methods)
                 config = config with { Methods = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
-            if (!p.GetValue(Options.Overwrite))
-            {
-                var replaced = ResultsFile.LoadOrNew(config.OutputDir, config.Name).ReplacedBy(config).ToList();
-                if (replaced.Count > 0)
-                    throw new InvalidOperationException(
-                        $"{Path.GetFullPath(config.OutputDir)} holds {replaced.Count} finished result row(s) made with other settings (for example {replaced[0].Key}) " +
-                        "that this run would replace; nothing was written. Choose another --out, or pass --overwrite to replace them.");
-            }
             var start = DateTime.Now;
             void Log(string line) => Console.WriteLine($"[{(DateTime.Now - start).TotalSeconds,7:F1}s] {line}");
-            var summary = ExperimentRunner.Run(config, Log, ct);
+            var summary = ExperimentRunner.Run(config, Log, ct, p.GetValue(Options.Overwrite));
             Console.WriteLine($"{summary.RowsRun} rows run, {summary.RowsSkipped} already done; {summary.Seconds:F0}s");
             Console.WriteLine($"results: {summary.ResultsPath}");
             Console.WriteLine($"report:  {summary.ReportPath}");

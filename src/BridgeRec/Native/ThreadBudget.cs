@@ -36,7 +36,7 @@ public static class ThreadBudget
     [ThreadStatic] static int _adaptiveDepth;
     static readonly bool Debug = Environment.GetEnvironmentVariable("BRIDGEREC_DEBUG") == "1";
 
-    /// <summary>A thread count fixed by the user; null = follow the machine's load.</summary>
+    /// <summary>A thread count fixed by the user, used everywhere; null = every core, or the machine's share inside <see cref="Adaptive"/>.</summary>
     public static int? Fixed
     {
         get => _fixed;

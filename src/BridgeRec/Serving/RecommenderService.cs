@@ -14,7 +14,7 @@ public sealed record ServingOptions
     /// <summary>How LLM requests are grouped into forward passes.</summary>
     public BatchingOptions LlmBatching { get; init; } = new();
 
-    /// <summary>Threads of torch's CPU operator pool for LLM forward passes; null: torch's default (one per core).</summary>
+    /// <summary>Threads of torch's CPU operator pool for LLM forward passes; null: the cores nothing else on the machine is using (Native/ThreadBudget).</summary>
     public int? TorchThreads { get; init; }
 
     /// <summary>When the DSM path uses an approximate nearest-neighbour index (large catalogs) and how it is built.</summary>

@@ -27,6 +27,26 @@ public class ExperimentTests
         };
     }
 
+    /// <summary>Finished rows of other settings are never replaced silently: the run stops before writing anything.</summary>
+    [Fact]
+    public void RefusesToReplaceRowsMadeWithOtherSettings()
+    {
+        using var tmp = new TestData.TempDir();
+        var config = Tiny(tmp.Path);
+        var ds = config.Datasets[0];
+        var results = new ResultsFile { Name = config.Name };
+        results.Put(new RunRow { Dataset = ds.Name, Fraction = 1.0, Seed = config.Seeds[0], Method = "mf", ConfigHash = "other-settings" });
+        results.Save(tmp.Path);
+        byte[] before = File.ReadAllBytes(tmp.File(ResultsFile.FileName));
+
+        var e = Assert.Throws<InvalidOperationException>(() => ExperimentRunner.Run(config));
+        Assert.Contains("made with other settings", e.Message);
+        Assert.Equal(before, File.ReadAllBytes(tmp.File(ResultsFile.FileName)));
+        Assert.False(File.Exists(tmp.File("config.json")));
+        Assert.Single(ResultsFile.LoadOrNew(tmp.Path, config.Name).ReplacedBy(config));
+        Assert.Empty(ResultsFile.LoadOrNew(tmp.Path, config.Name).ReplacedBy(config with { Methods = ["pop"] }));
+    }
+
     [Fact]
     public void TheTinyExperimentRunsEndToEndAndResumes()
     {

@@ -39,9 +39,21 @@ public sealed class ExperimentRunner
     public static IEnumerable<string> RowNames(IEnumerable<string> methods) =>
         methods.SelectMany(m => m == "bdlm" ? new[] { "bdlm-llm", "bdlm-dsm" } : [m]);
 
-    public static ExperimentSummary Run(ExperimentConfig config, Action<string>? log = null, CancellationToken ct = default)
+    /// <summary>
+    /// Runs every missing row. Refuses, before writing anything, to replace finished rows made with other settings
+    /// unless <paramref name="overwrite"/>; rows of the same settings are skipped, so a rerun resumes.
+    /// </summary>
+    public static ExperimentSummary Run(ExperimentConfig config, Action<string>? log = null, CancellationToken ct = default, bool overwrite = false)
     {
         config.Validate();
+        if (!overwrite)
+        {
+            var replaced = ResultsFile.LoadOrNew(config.OutputDir, config.Name).ReplacedBy(config).ToList();
+            if (replaced.Count > 0)
+                throw new InvalidOperationException(
+                    $"{Path.GetFullPath(config.OutputDir)} holds {replaced.Count} finished result row(s) made with other settings (for example {replaced[0].Key}) " +
+                    "that this run would replace; nothing was written. Choose another --out, or pass --overwrite to replace them.");
+        }
         return new ExperimentRunner(config, log, ct).RunAll();
     }
 
