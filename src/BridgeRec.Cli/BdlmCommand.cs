@@ -59,7 +59,7 @@ public static class BdlmCommand
             _ = backbone.TrainingMode; // validates --mode
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
-            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone }, ct, p.GetValue(Options.Overwrite));
+            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone, Tower = new LlmRec.LlmTowerOptions() }, ct, p.GetValue(Options.Overwrite));
             return 0;
         }));
         return c;

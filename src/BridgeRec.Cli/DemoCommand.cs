@@ -50,7 +50,7 @@ public static class DemoCommand
             // BDLM, small settings: short prompts, one LLM epoch and 20 DSM epochs per round (a few minutes on 2 cores).
             string bdlmDir = output + "-bdlm";
             AnsiConsole.MarkupLine(Markup.Escape($"BDLM: LightGCN above is stage 0; MiniLM (LoRA) and LightGCN now train together through the shared module"));
-            var spec = new LlmSpec { Prompt = new LlmRec.PromptOptions { MaxHistory = 10, MaxTokens = 128 } };
+            var spec = new LlmSpec { Prompt = new LlmRec.PromptOptions { MaxHistory = 10, MaxTokens = 128 }, Tower = new LlmRec.LlmTowerOptions() };
             var options = new BdlmOptions { Rounds = nRounds, Seed = config.Train.Seed };
             var bdlm = BdlmCommand.Run(output, bdlmDir, options, spec, ct, p.GetValue(Options.Overwrite));
             var (_, split2, dsm2) = DsmFolder.Load(bdlmDir);

@@ -45,8 +45,9 @@ public static class BdlmPipeline
         var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
+        using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir) : null;
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
-            PromptBuilder.Histories(split, includeValidation: false));
+            PromptBuilder.Histories(split, includeValidation: false), tower: spec.Tower, itemText: features);
 
         trainer ??= new BdlmTrainer(options, dsmConfig.Train);
         try

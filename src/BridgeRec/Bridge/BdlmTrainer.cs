@@ -17,8 +17,18 @@ public sealed record BdlmOptions
     public int Rounds { get; init; } = 2;
     /// <summary>Weight of the distillation term; 0 gives plain alternating updates of the shared module.</summary>
     public double Lambda { get; init; } = 0.5;
-    /// <summary>Softmax temperature of teacher and student in the KL term.</summary>
+    /// <summary>Softmax temperature of teacher and student in the KL term (<see cref="Distill"/> "kl").</summary>
     public double Tau { get; init; } = 2.0;
+    /// <summary>
+    /// The ranking protocol's distillation, both directions: "rank" (the teacher's top-K unseen items, weighted by rank
+    /// position and gated by rank discrepancy: <see cref="RankDistillation"/>) or "kl" (the first build's full-softmax KL
+    /// toward the teacher). Click-through keeps its Bernoulli KL.
+    /// </summary>
+    public string Distill { get; init; } = "rank";
+    /// <summary>K of the rank distillation: how many of the teacher's top unseen items per user it teaches.</summary>
+    public int TopK { get; init; } = 20;
+    /// <summary>Rank-discrepancy gate of the rank distillation: teach an item only where the student ranks it lower than the teacher.</summary>
+    public bool Gate { get; init; } = true;
     public int LlmEpochs { get; init; } = 1;
     public int LlmBatch { get; init; } = 16;
     /// <summary>Prompts per LLM epoch: a fresh random sample of this many users each epoch (large catalogs of users); null: every user.</summary>
@@ -48,6 +58,8 @@ public sealed record BdlmOptions
         if (Rounds < 0) throw new ArgumentOutOfRangeException(nameof(Rounds), $"rounds must be >= 0 (got {Rounds})");
         if (Lambda < 0) throw new ArgumentOutOfRangeException(nameof(Lambda), $"lambda must be >= 0 (got {Lambda})");
         if (!(Tau > 0)) throw new ArgumentOutOfRangeException(nameof(Tau), $"tau must be > 0 (got {Tau})");
+        if (Distill is not ("rank" or "kl")) throw new ArgumentException($"bdlm.distill '{Distill}': expected rank or kl", nameof(Distill));
+        if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), $"bdlm.top_k must be >= 1 (got {TopK})");
         if (DsmLr is not null && !(DsmLr > 0)) throw new ArgumentOutOfRangeException(nameof(DsmLr), $"dsm lr must be > 0 (got {DsmLr})");
         if (DistillSlate is < 2) throw new ArgumentOutOfRangeException(nameof(DistillSlate), $"distill slate must be >= 2 (got {DistillSlate})");
         if (LlmUsersPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(LlmUsersPerEpoch), $"llm users per epoch must be >= 1 (got {LlmUsersPerEpoch})");
@@ -87,8 +99,8 @@ public interface IBdlmProtocol
     Random LlmRandom(int round);
     /// <summary>The LLM phase's objective: its task loss plus distillation from <paramref name="dsm"/> as it stands now (a frozen teacher).</summary>
     ILlmObjective LlmObjective(DomainModel dsm, int round);
-    /// <summary>Scores the LLM once after its phase: validation, and the DSM phase's objective distilling from it.</summary>
-    LlmPass ScoreLlm(LlmRecommender llm, int round);
+    /// <summary>Scores the LLM once after its phase: validation, and the DSM phase's objective distilling from it into <paramref name="dsm"/> (as it stands now: a gate may compare the two).</summary>
+    LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round);
     /// <summary>The DSM phase's training settings in round <paramref name="round"/>.</summary>
     DsmOptions DsmPhaseOptions(int round);
 }
@@ -136,7 +148,7 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                 sw.Restart();
                 ct.ThrowIfCancellationRequested();
                 double llmLoss = RunLlmPhase(llm, dsm, protocol, round, ct);
-                var pass = protocol.ScoreLlm(llm, round);
+                var pass = protocol.ScoreLlm(llm, dsm, round);
                 using var teacher = pass.Teacher;
                 if (pass.Validation[monitor] > bestLlm)
                 {
@@ -171,7 +183,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
         var objective = protocol.LlmObjective(dsm, round);
         try
         {
-            return LlmTraining.Train(llm, objective, Options.Llm, Options.LlmEpochs, trainIsm: !Options.FreezeIsmInLlm,
+            // An LLM with private rows trains those and leaves the shared tables to the DSM.
+            return LlmTraining.Train(llm, objective, Options.Llm, Options.LlmEpochs, trainIsm: !Options.FreezeIsmInLlm && !llm.HasPrivateRows,
                 protocol.LlmRandom(round), ct, Progress is null ? null : (done, all) => Progress(round, done, all));
         }
         finally { (objective as IDisposable)?.Dispose(); }

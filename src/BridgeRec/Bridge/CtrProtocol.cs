@@ -31,7 +31,7 @@ public sealed class CtrProtocol(CtrRows train, CtrRows validation, int[]? llmVal
         new PointwiseLlmObjective(train, llmOffset, ctr.LlmRowsPerEpoch,
             options.Lambda > 0 ? new BernoulliDistillation(CtrTraining.ScoreDsm(dsm, dsmOffset, train), options.Tau, options.Lambda) : null);
 
-    public LlmPass ScoreLlm(LlmRecommender llm, int round)
+    public LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round)
     {
         var metrics = CtrTraining.Metrics(_llmValidation, CtrTraining.ScoreLlm(llm, llmOffset, _llmValidation, ct: ct));
         float[]? teacher = null;

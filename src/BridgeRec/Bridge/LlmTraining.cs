@@ -55,11 +55,16 @@ public sealed record LlmFit(int BestEpoch, IReadOnlyList<LlmEpochReport> History
 /// </summary>
 public static class LlmTraining
 {
-    /// <summary>AdamW per parameter group: adapters (and the objective's own parameters), the shared module (when it trains) and the trainable backbone weights.</summary>
+    /// <summary>
+    /// AdamW per parameter group: adapters (and the objective's own parameters), the shared module (when it trains), the
+    /// LLM's private rows (always: they are its own, at the shared module's rate) and the trainable backbone weights.
+    /// </summary>
     public static List<SafeAdam> Optimizers(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, bool trainIsm)
     {
         var list = new List<SafeAdam> { new(llm.AdapterParameters(), o.LrAdapters, weightDecay: 0.01) };
         if (trainIsm) list.Add(new SafeAdam(llm.Ism.parameters(), o.LrIsm));
+        var own = llm.PrivateRows().ToList();
+        if (own.Count > 0) list.Add(new SafeAdam(own, o.LrIsm));
         var backbone = llm.Backbone.parameters().Where(p => p.requires_grad).ToList();
         if (backbone.Count > 0) list.Add(new SafeAdam(backbone, o.LrBackbone, weightDecay: 0.01));
         if (objective.Parameters.Count > 0) list.Add(new SafeAdam(objective.Parameters, o.LrAdapters));

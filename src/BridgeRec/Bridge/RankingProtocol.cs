@@ -9,9 +9,10 @@ namespace BridgeRec.Bridge;
 
 /// <summary>
 /// BDLM for ranking (protocols P1 / P2). LLM phase: next-item cross-entropy on a random prefix of each user's
-/// training sequence plus lambda * tau^2 * KL(p_dsm || p_llm) over all items, the DSM's final embeddings a frozen
-/// teacher. DSM phase: BPR plus lambda * tau^2 * KL(p_llm || p_dsm) over each batch's candidate items, the LLM's
-/// scores of every item cached once per round; that one pass also validates the LLM.
+/// training sequence plus the distillation from the DSM, a frozen teacher. DSM phase: BPR plus the distillation from
+/// the LLM's scores of every item, cached once per round; that one pass also validates the LLM. The distillation is
+/// <see cref="BdlmOptions.Distill"/>: rank (top-K, position-weighted, gated: <see cref="RankDistillation"/>) or the
+/// first build's lambda * tau^2 * KL over all items (LLM phase) and over each batch's candidate slate (DSM phase).
 /// </summary>
 public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor,
     BdlmOptions options, DsmOptions dsmOptions) : IBdlmProtocol
@@ -31,19 +32,42 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     public Random LlmRandom(int round) => new(unchecked(options.Seed * 7919 + round));
 
     public ILlmObjective LlmObjective(DomainModel dsm, int round) =>
-        new NextItemObjective(_sequences, options.LlmUsersPerEpoch, options.Lambda > 0 ? new SoftmaxDistillation(dsm.FinalEmbeddings(), options.Tau, options.Lambda) : null);
+        new NextItemObjective(_sequences, options.LlmUsersPerEpoch, LlmDistillationFrom(dsm, _train, options));
 
-    public LlmPass ScoreLlm(LlmRecommender llm, int round)
+    /// <summary>The LLM's distillation term from a frozen DSM teacher as <paramref name="options"/> set it (null when lambda is 0): BDLM's LLM phase and the one-way baseline.</summary>
+    public static ILlmDistillation? LlmDistillationFrom(DomainModel dsm, UserItemIndex train, BdlmOptions options) =>
+        options.Lambda <= 0 ? null
+        : options.Distill == "rank" ? new LlmRankDistillation(dsm, train, options.TopK, options.Lambda, options.Gate)
+        : new SoftmaxDistillation(dsm.FinalEmbeddings(), options.Tau, options.Lambda);
+
+    /// <summary>Pairs the DSM phase's rank distillation kept after its gate, and how many it started from, in the last round.</summary>
+    public (int Kept, int Candidates)? LastDistillPairs { get; private set; }
+
+    public LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round)
     {
         llm.UseHistories(_sequences);
         var teacher = CacheScores(llm);
         var validation = validate(new PrecomputedScores(llm.Name, teacher));
-        return new LlmPass(validation, new BprObjective(_train, DsmPhaseOptions(round), options.Lambda > 0 ? Distillation(teacher) : null), teacher);
+        ExtraLoss? term = null;
+        if (options.Lambda > 0 && options.Distill == "rank")
+        {
+            var users = Enumerable.Range(0, _sequences.Length).Where(u => _sequences[u].Count > 0).ToArray();
+            var d = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round));
+            LastDistillPairs = (d.Pairs, d.Candidates);
+            term = d.Term;
+        }
+        else if (options.Lambda > 0) term = Distillation(teacher);
+        return new LlmPass(validation, new BprObjective(_train, DsmPhaseOptions(round), term), teacher);
     }
 
     /// <summary>A fresh optimizer per phase, whose first steps move every weight by about its rate: hence the phase's own rate (<see cref="BdlmOptions.DsmLr"/>).</summary>
+    /// <remarks>Validated five times per phase (at least every epoch), so the phase keeps its best epoch rather than its last.</remarks>
     public DsmOptions DsmPhaseOptions(int round) =>
-        dsmOptions with { Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr };
+        dsmOptions with
+        {
+            Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr,
+            EvalEvery = Math.Max(1, Math.Min(dsmOptions.EvalEvery, options.DsmEpochs / 5)),
+        };
 
     /// <summary>The LLM's scores of every item for every user with a history (other rows stay 0: they never appear in a BPR batch).</summary>
     Tensor CacheScores(LlmRecommender llm)

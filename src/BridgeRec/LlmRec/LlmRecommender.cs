@@ -31,14 +31,23 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     readonly TextItemTable? _textItems;
     readonly bool _ownsIsm;
     IReadOnlyList<int>[] _histories;
+    /// <summary>The item tower's settings; null: the first build's (shared ID rows only, raw dot products).</summary>
+    public LlmTowerOptions? Tower { get; }
+    readonly Parameter? _residualUsers, _residualItems, _textProjection;
+    readonly Tensor? _itemText;
 
     public string Name => _textItems is null ? "bdlm-llm" : "llm-text";
     public int NumItems => Ism.NumItems;
 
+    /// <param name="tower">the item tower (<see cref="LlmTowerOptions"/>); null: the first build's</param>
+    /// <param name="itemText">frozen sentence embeddings of the items' texts [items, textDim], needed when <paramref name="tower"/> asks for <see cref="LlmTowerOptions.ItemText"/></param>
     public LlmRecommender(ILanguageBackbone backbone, InformationSharingModule ism, PromptBuilder prompts,
-        IReadOnlyList<int>[] histories, TextItemTable? itemTable = null, bool ownsIsm = false) : base("llmrec")
+        IReadOnlyList<int>[] histories, TextItemTable? itemTable = null, bool ownsIsm = false,
+        LlmTowerOptions? tower = null, Tensor? itemText = null) : base("llmrec")
     {
         Backbone = backbone; Ism = ism; Prompts = prompts; _histories = histories; _textItems = itemTable; _ownsIsm = ownsIsm;
+        tower?.Validate();
+        Tower = tower;
         int hidden = backbone.HiddenSize;
         A_in = nn.Linear(ism.Dim, hidden);
         A_out = nn.Linear(hidden, ism.Dim);
@@ -46,6 +55,25 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         register_module("A_in", A_in);
         register_module("A_out", A_out);
         if (itemTable is not null) register_module("text_items", itemTable);
+        var device = ism.Items.device;
+        // The text-only baseline has no ID rows to add to: only the temperature applies to it.
+        if (tower is { Residual: true } && itemTable is null)
+        {
+            _residualUsers = new Parameter(zeros(ism.NumUsers, ism.Dim, device: device));
+            _residualItems = new Parameter(zeros(ism.NumItems, ism.Dim, device: device));
+            register_parameter("residual_users", _residualUsers);
+            register_parameter("residual_items", _residualItems);
+        }
+        if (tower is { ItemText: true } && itemTable is null)
+        {
+            if (itemText is null || itemText.dim() != 2 || itemText.shape[0] != ism.NumItems)
+                throw new ArgumentException($"the item tower reads each item's text embedding: expected [{ism.NumItems}, dim] text features, got " +
+                                            (itemText is null ? "none" : $"[{string.Join(", ", itemText.shape)}]"), nameof(itemText));
+            _itemText = itemText.detach().to(ScalarType.Float32, device).contiguous();
+            _textProjection = new Parameter(zeros(ism.Dim, itemText.shape[1], device: device));
+            register_parameter("item_text_projection", _textProjection);
+            register_buffer("item_text_features", _itemText, persistent: false);
+        }
         // The ISM is shared: it is not registered here, so saving this module never copies it. The DSM built with it
         // disposes it; only a recommender without a DSM (loaded alone from a folder: ownsIsm) disposes it itself.
     }
@@ -59,12 +87,44 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// <summary>The histories prompts are built from when scoring (train for validation; train + validation for test).</summary>
     public void UseHistories(IReadOnlyList<int>[] histories) => _histories = histories;
 
-    /// <summary>Adapter parameters (A_in, A_out and the text projection of the text-only variant).</summary>
+    /// <summary>Adapter parameters (A_in, A_out, the item tower's text projection, and the text projection of the text-only variant).</summary>
     public IEnumerable<Parameter> AdapterParameters() =>
-        A_in.parameters().Concat(A_out.parameters()).Concat(_textItems?.parameters() ?? []);
+        A_in.parameters().Concat(A_out.parameters()).Concat(_textItems?.parameters() ?? []).Concat(_textProjection is null ? [] : [_textProjection]);
 
-    /// <summary>The item table the pooled output is scored against: the ISM items, or projected text for the text-only baseline.</summary>
-    Tensor ItemTable() => _textItems is null ? Ism.Items : _textItems.Table();
+    /// <summary>The LLM's private residual rows over the shared tables (<see cref="LlmTowerOptions.Residual"/>); empty without them.</summary>
+    public IEnumerable<Parameter> PrivateRows() => _residualUsers is null ? [] : [_residualUsers, _residualItems!];
+
+    /// <summary>Whether the LLM keeps private rows, and so never trains the shared tables itself.</summary>
+    public bool HasPrivateRows => _residualUsers is not null;
+
+    /// <summary>User rows as the LLM reads them: E_u (+ R_u).</summary>
+    Tensor UserRows(Tensor idx) => _residualUsers is null ? Ism.Users.index_select(0, idx) : Ism.Users.index_select(0, idx).Plus(_residualUsers.index_select(0, idx));
+
+    /// <summary>Item rows as the LLM reads them: E_i (+ R_i).</summary>
+    Tensor ItemRows(Tensor idx) => _residualItems is null ? Ism.Items.index_select(0, idx) : Ism.Items.index_select(0, idx).Plus(_residualItems.index_select(0, idx));
+
+    /// <summary>
+    /// The item table the pooled output is scored against: the ISM items (+ the private residual, + the projected text
+    /// embedding), or projected text alone for the text-only baseline; L2-normalised rows when the tower has a temperature.
+    /// </summary>
+    Tensor ItemTable()
+    {
+        Tensor table;
+        if (_textItems is not null) table = _textItems.Table();
+        else
+        {
+            table = _residualItems is null ? Ism.Items : Ism.Items.Plus(_residualItems);
+            if (_textProjection is not null) table = table.Plus(nn.functional.linear(_itemText!, _textProjection));
+        }
+        return Tower?.Temperature is null ? table : nn.functional.normalize(table, 2.0, 1);
+    }
+
+    /// <summary>The query vector of pooled states: A_out(h), L2-normalised and divided by the temperature when the tower has one.</summary>
+    Tensor Query(Tensor pooled)
+    {
+        var q = A_out.forward(pooled);
+        return Tower?.Temperature is not { } t ? q : nn.functional.normalize(q, 2.0, 1).mul(Scalars.Of(1.0 / t));
+    }
 
     /// <summary>Pooled hidden state [batch, hidden] of collated prompts, task tokens replaced by A_in of ISM rows.</summary>
     public Tensor Encode(PromptBatch batch)
@@ -81,8 +141,8 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         EmbeddingOverrides? overrides = null;
         if (batch.UserIds.Length + batch.ItemIds.Length > 0)
         {
-            var users = A_in.forward(Ism.Users.index_select(0, t.UserIds));
-            var items = A_in.forward(Ism.Items.index_select(0, t.ItemIds));
+            var users = A_in.forward(UserRows(t.UserIds));
+            var items = A_in.forward(ItemRows(t.ItemIds));
             overrides = new EmbeddingOverrides(cat([t.UserBatch, t.ItemBatch], 0), cat([t.UserPos, t.ItemPos], 0), cat([users, items], 0));
         }
         return (t, overrides);
@@ -94,7 +154,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// <summary>s_i = &lt;A_out(h), E_i[i]&gt; + b_i for pooled states h [batch, hidden]: a decoder's logits of the item tokens.</summary>
     public Tensor ItemLogits(Tensor pooled)
     {
-        var s = A_out.forward(pooled).matmul(ItemTable().t());
+        var s = Query(pooled).matmul(ItemTable().t());
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias);
     }
 
@@ -107,7 +167,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     {
         if (candidates.Length != batch.BatchSize)
             throw new ArgumentException($"{candidates.Length} candidates for {batch.BatchSize} prompts", nameof(candidates));
-        var h = A_out.forward(Encode(batch));
+        var h = Query(Encode(batch));
         var idx = tensor(candidates, device: h.device);
         var s = (h * ItemTable().index_select(0, idx)).sum(1);
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias.index_select(0, idx));
@@ -120,7 +180,11 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     {
         public int Count => llm.NumItems;
         public Tensor Logits(Tensor hidden) => llm.ItemLogits(hidden);
-        public Tensor InputEmbedding(int index) => llm.A_in.forward(llm.Ism.Items[index]);
+        public Tensor InputEmbedding(int index)
+        {
+            using var idx = tensor(new long[] { index }, device: llm.Ism.Items.device);
+            return llm.A_in.forward(llm.ItemRows(idx)).squeeze(0);
+        }
     }
 
     (DecoderModel Model, DecoderTokenizer Tokenizer) Decoder() =>

@@ -18,6 +18,11 @@ public static class DsmFactory
         var device = TorchRuntime.Device(config.Device);
         TorchRuntime.Seed(config.Train.Seed);
         var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, config.Dim, initStd: config.InitStd, device: device);
+        if (config.ItemInit == "text-pca")
+        {
+            using var text = TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir);
+            ItemRowInit.TextPca(ism, text, config.InitStd);
+        }
         if (config.Model == "sasrec") return new SasRec(ism, Histories.Of(split, includeValidation: false), config.Sasrec);
         bool withText = config.Model.EndsWith("+text", StringComparison.Ordinal);
         DomainModel dsm = config.Model.StartsWith("mf", StringComparison.Ordinal)

@@ -67,8 +67,9 @@ public static class LlmFolder
             var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
             backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
             var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
+            using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir()) : null;
             llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
-                PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true);
+                PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true, tower: spec.Tower, itemText: features);
             var loaded = SafeTensors.Load(weightsPath);
             try
             {

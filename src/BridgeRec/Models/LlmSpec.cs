@@ -9,6 +9,9 @@ public sealed record LlmSpec
 {
     public PromptOptions Prompt { get; init; } = new();
     public BackboneSettings Backbone { get; init; } = new();
+    /// <summary>The item tower the LLM was built with; null (folders written before it existed): the first build's.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public LlmTowerOptions? Tower { get; init; }
     /// <summary>The BDLM round whose LLM weights the folder holds.</summary>
     public int BestRound { get; init; }
     /// <summary>Validation metrics of that round.</summary>

@@ -13,6 +13,8 @@ public sealed record TrainConfig
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
     public double InitStd { get; init; } = 0.1;
+    /// <summary>How the item rows start: "random" (Normal(0, init_std)) or "text-pca" (<see cref="SharedModule.ItemRowInit.TextPca"/>).</summary>
+    public string ItemInit { get; init; } = "random";
     public DsmOptions Train { get; init; } = new();
     /// <summary>SASRec's sizes and loss (--model sasrec; its hidden size is <see cref="Dim"/>); null: the defaults.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
@@ -35,6 +37,8 @@ public sealed record TrainConfig
     {
         if (!Models.Contains(Model)) throw new ArgumentException($"--model {Model}: expected one of {string.Join(", ", Models)}");
         if (Dim < 1) throw new ArgumentOutOfRangeException(nameof(Dim), $"--dim must be >= 1 (got {Dim})");
+        if (ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"item_init {ItemInit}: expected random or text-pca");
+        if (ItemInit == "text-pca" && Model == "pop") throw new ArgumentException("item_init text-pca needs a model with item rows, not pop");
         if (Layers < 0) throw new ArgumentOutOfRangeException(nameof(Layers), $"--layers must be >= 0 (got {Layers})");
         Train.Validate();
         if (Model == "sasrec") (Sasrec ?? new SasRecOptions()).Validate(Dim);

@@ -14,7 +14,7 @@ namespace BridgeRec.Tests.Bridge;
 public class BdlmTrainerTests
 {
     /// <summary>The ML-100K leave-one-out split restricted to its first <paramref name="users"/> users (all items kept).</summary>
-    static Split Subset(int users)
+    internal static Split Subset(int users)
     {
         var s = MovieLens100K.LoadBenchmarkSplit(Path.Combine(TestData.Benchmarks, "ml-100k", "loo"), Path.Combine(TestData.Root, "movielens-100k"));
         Interactions Keep(Interactions x) => x.Where(r => x.Users[r] < users);

@@ -62,8 +62,13 @@ public sealed record ExperimentDataset
 /// <summary>The domain model used as BDLM's DSM (and as the stage-0 "DSM alone").</summary>
 public sealed record DsmSettings
 {
-    /// <summary>lightgcn | mf | sasrec (sasrec: not yet as BDLM's DSM).</summary>
+    /// <summary>
+    /// lightgcn | mf | lightgcn+text | mf+text | sasrec (sasrec: not yet as BDLM's DSM). A +text model starts BDLM
+    /// from the language model's knowledge: stage 0 is the DSM given frozen text features, the shortcut BDLM must beat.
+    /// </summary>
     public string Model { get; init; } = "lightgcn";
+    /// <summary>How the shared item rows start: "random" (Normal(0, init_std)) or "text-pca" (the top principal components of the items' frozen text embeddings, scaled to init_std).</summary>
+    public string ItemInit { get; init; } = "random";
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
     public double InitStd { get; init; } = 0.1;
@@ -92,6 +97,8 @@ public sealed record ExperimentConfig
     public BdlmOptions Bdlm { get; init; } = new();
     public PromptOptions Prompt { get; init; } = new();
     public BackboneSettings Backbone { get; init; } = new();
+    /// <summary>The LLM recommender's item tower for ranking (private residual rows, item text, temperature); click-through keeps the first build's.</summary>
+    public LlmTowerOptions Tower { get; init; } = new();
     /// <summary>Validation metric for early stopping and for picking each model's best round (also the claims' metric).</summary>
     public string Monitor { get; init; } = "hr@10";
     /// <summary>Output folder; null: results/&lt;name&gt;.</summary>
@@ -129,7 +136,9 @@ public sealed record ExperimentConfig
         if (Methods.Length == 0) throw new ArgumentException($"experiment {Name}: no methods");
         foreach (var m in Methods)
             if (!AllMethods.Contains(m)) throw new ArgumentException($"experiment {Name}: method '{m}' unknown; expected one of {string.Join(", ", AllMethods)}");
-        if (Dsm.Model is not ("lightgcn" or "mf" or "sasrec")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf or sasrec");
+        if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text or sasrec");
+        if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
+        Tower.Validate();
         // BDLM reads a user as a row of the shared module; SASRec's user is its sequence representation, not wired in yet.
         if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm"))
             throw new ArgumentException($"experiment {Name}: one-way and bdlm do not run with dsm.model sasrec yet; use lightgcn or mf as their DSM and list sasrec as a method");

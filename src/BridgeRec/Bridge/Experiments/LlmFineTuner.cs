@@ -20,8 +20,13 @@ public static class LlmFineTuner
     {
         var sequences = PromptBuilder.Histories(split, includeValidation: false);
         llm.UseHistories(sequences);
-        using var distillation = teacher is not null && o.Lambda > 0 ? new SoftmaxDistillation(teacher.FinalEmbeddings(), o.Tau, o.Lambda) : null;
-        return LlmTraining.Fit(llm, new NextItemObjective(sequences, o.LlmUsersPerEpoch, distillation), o.Llm, epochs, trainIsm,
-            () => validate(llm), monitor, new Random(unchecked(seed * 7919 + 17)), log, progress, ct);
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        var distillation = teacher is null ? null : RankingProtocol.LlmDistillationFrom(teacher, train, o);
+        try
+        {
+            return LlmTraining.Fit(llm, new NextItemObjective(sequences, o.LlmUsersPerEpoch, distillation), o.Llm, epochs, trainIsm,
+                () => validate(llm), monitor, new Random(unchecked(seed * 7919 + 17)), log, progress, ct);
+        }
+        finally { (distillation as IDisposable)?.Dispose(); }
     }
 }

@@ -64,15 +64,17 @@ internal sealed class RankingSeedRun
 
     bool Missing(string row) => _missing.Contains(row);
 
+    /// <summary>The DSM <paramref name="model"/> as the experiment trains it; the item-row initialisation applies to BDLM's DSM only (the other DSMs are the plain baselines).</summary>
     TrainConfig DsmConfig(string model) => new()
     {
         Data = _ds.Data, Model = model, Dim = _c.Dsm.Dim, Layers = _c.Dsm.Layers, InitStd = _c.Dsm.InitStd, Sasrec = _c.Dsm.Sasrec,
+        ItemInit = model == _c.Dsm.Model ? _c.Dsm.ItemInit : "random",
         Train = _dsmOptions, Ks = _ds.Ks, Device = _c.Device, CacheDir = _r.CacheDir,
     };
 
     public void Execute()
     {
-        IsmState? stage0 = null;
+        DsmState? stage0 = null;
         string dsmName = _c.Dsm.Model;
         bool needStage0 = Missing(dsmName) || Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
         try
@@ -81,7 +83,7 @@ internal sealed class RankingSeedRun
             {
                 _r.Log($"stage 0: {dsmName} alone (seed {_seed})");
                 var (dsm, secs, fit) = TrainDsm(dsmName);
-                stage0 = dsm.Ism.Snapshot();
+                stage0 = dsm.Snapshot();
                 if (Missing(dsmName)) _done(WithValidation(Evaluate(dsmName, dsm, secs, fit.BestEpoch, "stage 0 of one-way / bdlm"), fit));
                 dsm.Dispose();
             }
@@ -137,10 +139,10 @@ internal sealed class RankingSeedRun
     }
 
     /// <summary>A fresh DSM of the configured kind whose shared module holds the stage-0 weights.</summary>
-    DomainModel Stage0Copy(IsmState stage0)
+    DomainModel Stage0Copy(DsmState stage0)
     {
         var dsm = (DomainModel)DsmFactory.Build(DsmConfig(_c.Dsm.Model), _split, _train);
-        dsm.Ism.Restore(stage0);
+        dsm.Restore(stage0);
         return dsm;
     }
 
@@ -158,7 +160,7 @@ internal sealed class RankingSeedRun
         TorchRuntime.Seed(_seed);
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
-            PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim));
+            PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim), tower: _c.Tower);
         var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
@@ -168,14 +170,16 @@ internal sealed class RankingSeedRun
     }
 
     /// <summary>The stage-0 DSM and, seeded, a fresh LLM over its shared module (task-token prompts, training histories).</summary>
-    (DomainModel Dsm, LlmRecommender Llm) Stage0WithLlm(IsmState stage0)
+    (DomainModel Dsm, LlmRecommender Llm) Stage0WithLlm(DsmState stage0)
     {
         var dsm = Stage0Copy(stage0);
         TorchRuntime.Seed(_seed);
-        return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false)));
+        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir) : null;
+        return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
+            tower: _c.Tower, itemText: features));
     }
 
-    void RunOneWay(IsmState stage0)
+    void RunOneWay(DsmState stage0)
     {
         _r.Log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
@@ -188,7 +192,7 @@ internal sealed class RankingSeedRun
         dsm.Dispose();
     }
 
-    void RunBdlm(IsmState stage0)
+    void RunBdlm(DsmState stage0)
     {
         _r.Log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
         var sw = Stopwatch.StartNew();
@@ -202,7 +206,7 @@ internal sealed class RankingSeedRun
         // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
         var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
         BdlmPipeline.SaveDsmPart(ModelDir, folderConfig, dsm, result);
-        BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone }, _split);
+        BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone, Tower = _c.Tower }, _split);
         _r.Log($"model folder (both models): {ModelDir}");
         var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
         if (Missing("bdlm-dsm")) _done(dsmRow);

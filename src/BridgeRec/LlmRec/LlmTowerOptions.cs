@@ -1,0 +1,29 @@
+namespace BridgeRec.LlmRec;
+
+/// <summary>
+/// How the LLM recommender represents users and items beside the backbone (DESIGN.md section 1, "the method as we now
+/// build it"). Each switch can be turned off on its own, for the ablation. A recommender built without these options
+/// (null) is the first build's: ID rows of the shared module only, raw dot products, and the LLM phase writes the shared
+/// tables.
+/// </summary>
+public sealed record LlmTowerOptions
+{
+    /// <summary>
+    /// Private residual rows R_u, R_i (zero at the start) over the shared tables: the LLM reads E + R and trains only R,
+    /// so its gradients never move the rows the DSM ranks with. Knowledge still flows both ways: the LLM reads the
+    /// DSM's rows and both models distil from each other.
+    /// </summary>
+    public bool Residual { get; init; } = true;
+
+    /// <summary>Item vectors add a trained projection (zero at the start) of the item's frozen sentence embedding, so an item is scored by its text as well as its row; items without interactions can be ranked.</summary>
+    public bool ItemText { get; init; } = true;
+
+    /// <summary>L2-normalised user and item vectors with logits divided by this temperature (UniSRec: 0.07); null: raw dot products.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? Temperature { get; init; } = 0.07;
+
+    public void Validate()
+    {
+        if (Temperature is { } t && !(t > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), $"tower.temperature must be > 0 (got {t})");
+    }
+}

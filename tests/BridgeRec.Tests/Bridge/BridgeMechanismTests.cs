@@ -1,0 +1,152 @@
+using BridgeRec.Bridge;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using BridgeRec.Native;
+using BridgeRec.SharedModule;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Tests.Bridge;
+
+/// <summary>The mechanisms that keep the two models from fighting and distil only where the teacher is ahead.</summary>
+public class BridgeMechanismTests
+{
+    static Interactions Pairs(params (int U, int I)[] p) => new(p.Select(x => x.U).ToArray(), p.Select(x => x.I).ToArray());
+
+    [Fact]
+    public void PositionWeightsFallWithRankAndAverageOne()
+    {
+        var w = RankDistillation.PositionWeights(10);
+        Assert.Equal(10, w.Length);
+        Assert.Equal(1.0, w.Average(), 5);
+        for (int k = 1; k < w.Length; k++) Assert.True(w[k] < w[k - 1]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => RankDistillation.PositionWeights(0));
+    }
+
+    [Fact]
+    public void RanksCountOnlyUnseenItemsAbove()
+    {
+        // One user, 5 items; item 0 seen. Scores: item0 9 (seen), item1 1, item2 5, item3 3, item4 4.
+        var seen = new UserItemIndex(1, 5, Pairs((0, 0)));
+        using var scores = tensor(new float[] { 9, 1, 5, 3, 4 }).unsqueeze(0);
+        using var mask = RankDistillation.SeenMask(seen, [0], scores.device);
+        using var masked = scores.masked_fill(mask, BridgeRec.Torch.Scalars.Of(double.NegativeInfinity));
+        using var items = tensor(new long[] { 2, 4, 1 }).unsqueeze(0);
+        var ranks = RankDistillation.RanksOf(masked, items).data<long>().ToArray();
+        Assert.Equal(new long[] { 0, 1, 3 }, ranks);
+    }
+
+    /// <summary>A DSM whose scores are fixed by its tables: MF with 1-d rows, so the order of items is the order of their rows.</summary>
+    static MatrixFactorization Mf(float[] users, float[] items)
+    {
+        var ism = new InformationSharingModule(users.Length, items.Length, 1);
+        using (no_grad())
+        {
+            ism.Users.copy_(tensor(users).unsqueeze(1));
+            ism.Items.copy_(tensor(items).unsqueeze(1));
+        }
+        return new MatrixFactorization(ism);
+    }
+
+    [Fact]
+    public void TheLlmTermTeachesOnlyItemsTheStudentRanksLower()
+    {
+        // Teacher (DSM) order for user 0: items 3 > 2 > 1 > 0 > 4; nothing seen.
+        using var teacher = Mf([1f], [0.1f, 0.2f, 0.3f, 0.4f, 0f]);
+        var seen = new UserItemIndex(1, 5, Pairs());
+        using var gated = new LlmRankDistillation(teacher, seen, k: 2, lambda: 1.0, gate: true);
+        using var open = new LlmRankDistillation(teacher, seen, k: 2, lambda: 1.0, gate: false);
+
+        // A student that already agrees (3 first, 2 second): the gated term is zero, the open one is not.
+        using var agrees = tensor(new float[] { 0, 0, 5, 9, 0 }).unsqueeze(0);
+        Assert.Equal(0.0, gated.Loss([0], agrees).item<float>(), 6);
+        Assert.True(open.Loss([0], agrees).item<float>() > 0);
+
+        // A student that puts item 3 last: the term pulls item 3 up (its gradient on item 3's logit is negative).
+        using var disagrees = tensor(new float[] { 5, 4, 3, -1, 2 }).unsqueeze(0).requires_grad_(true);
+        var loss = gated.Loss([0], disagrees);
+        Assert.True(loss.item<float>() > 0);
+        loss.backward();
+        Assert.True(disagrees.grad!.data<float>()[3] < 0);
+    }
+
+    [Fact]
+    public void TheDsmTermKeepsOnlyPairsTheDsmRanksLowerAndIsSeeded()
+    {
+        // Teacher (LLM) scores for 2 users; user 1 has item 0 seen.
+        using var teacherScores = tensor(new float[,] { { 5, 4, 3, 2, 1 }, { 9, 1, 2, 3, 4 } });
+        var seen = new UserItemIndex(2, 5, Pairs((1, 0)));
+        // Student (DSM) order for both users: 0 > 1 > 2 > 3 > 4.
+        using var student = Mf([1f, 1f], [0.5f, 0.4f, 0.3f, 0.2f, 0.1f]);
+        var d = new DsmRankDistillation(teacherScores, [0, 1], student, seen, k: 2, lambda: 1.0, gate: true, seed: 7);
+        // User 0: teacher top-2 = 0, 1 and the student agrees: no pair. User 1 (0 seen): teacher 4, 3 at 0 and 1, the
+        // student has them at unseen ranks 3 and 2: both pairs kept.
+        Assert.Equal(4, d.Candidates);
+        Assert.Equal(2, d.Pairs);
+        var open = new DsmRankDistillation(teacherScores, [0, 1], student, seen, k: 2, lambda: 1.0, gate: false, seed: 7);
+        Assert.Equal(4, open.Pairs);
+
+        var (fu, fi) = student.Embed();
+        using var users = tensor(new long[] { 0, 1, 0 });
+        using var pos = tensor(new long[] { 1, 2, 3 });
+        using var neg = tensor(new long[] { 2, 3, 4 });
+        float a = d.Term(fu, fi, users, pos, neg).item<float>();
+        var again = new DsmRankDistillation(teacherScores, [0, 1], student, seen, k: 2, lambda: 1.0, gate: true, seed: 7);
+        Assert.Equal(a, again.Term(fu, fi, users, pos, neg).item<float>());
+        Assert.True(a > 0);
+    }
+
+    [Fact]
+    public void TextPcaPutsItemsWithTheSameTextOnTheSameRowAtTheRequestedScale()
+    {
+        manual_seed(3);
+        using var text = randn(40, 16);
+        using (no_grad()) text[5].copy_(text[9]);
+        var ism = new InformationSharingModule(3, 40, 8);
+        ItemRowInit.TextPca(ism, text, 0.1);
+        Assert.True(allclose(ism.Items[5], ism.Items[9], rtol: 1e-5, atol: 1e-6));
+        Assert.Equal(0.1, ism.Items.std().item<float>(), 3);
+        Assert.Throws<ArgumentException>(() => ItemRowInit.TextPca(ism, randn(39, 16), 0.1));
+    }
+
+    static LlmRecommender TinyLlm(Split split, LlmTowerOptions? tower, Tensor? text)
+    {
+        manual_seed(2);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
+        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
+        return new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false), ownsIsm: true, tower: tower, itemText: text);
+    }
+
+    [Fact]
+    public void WithPrivateRowsTheLlmPhaseNeverMovesTheSharedTables()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        using var text = randn(split.Dataset.NumItems, 12);
+        using var llm = TinyLlm(split, new LlmTowerOptions(), text);
+        Assert.True(llm.HasPrivateRows);
+        using var before = llm.Ism.Snapshot();
+        var rowsBefore = llm.PrivateRows().Select(p => p.detach().clone()).ToArray();
+        var sequences = PromptBuilder.Histories(split, includeValidation: false);
+        bool trainIsm = !llm.HasPrivateRows;
+        LlmTraining.Train(llm, new NextItemObjective(sequences, usersPerEpoch: 8), new LlmTrainingOptions { Batch = 4 }, 1, trainIsm, new Random(1), default);
+        Assert.Equal(0f, (before.Users - llm.Ism.Users).abs().max().item<float>());
+        Assert.Equal(0f, (before.Items - llm.Ism.Items).abs().max().item<float>());
+        Assert.True((rowsBefore[1] - llm.PrivateRows().ElementAt(1)).abs().max().item<float>() > 0);
+    }
+
+    [Fact]
+    public void TheTextTowerScoresWithNormalisedVectorsAndNeedsTheTextFeatures()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        using var text = randn(split.Dataset.NumItems, 12);
+        using var llm = TinyLlm(split, new LlmTowerOptions { Temperature = 0.5 }, text);
+        using var scores = llm.ScoreAll([0, 1]);
+        // Cosine similarities over a temperature of 0.5: every score within [-2, 2].
+        Assert.True(scores.abs().max().item<float>() <= 2.0f + 1e-4f);
+        Assert.Throws<ArgumentException>(() => TinyLlm(split, new LlmTowerOptions(), null));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LlmTowerOptions { Temperature = 0 }.Validate());
+    }
+}
