@@ -27,6 +27,8 @@ public sealed record BdlmOptions
     public string Distill { get; init; } = "rank";
     /// <summary>K of the rank distillation: how many of the teacher's top unseen items per user it teaches.</summary>
     public int TopK { get; init; } = 20;
+    /// <summary>The DSM phase's learning rate as a share of the DSM's own, when <see cref="DsmLr"/> is not set (ranking).</summary>
+    public const double DsmLrShare = 0.1;
     /// <summary>Rank-discrepancy gate of the rank distillation: teach an item only where the student ranks it lower than the teacher.</summary>
     public bool Gate { get; init; } = true;
     public int LlmEpochs { get; init; } = 1;
@@ -39,8 +41,9 @@ public sealed record BdlmOptions
     public double LrBackbone { get; init; } = 1e-4;
     /// <summary>Keep the shared module fixed in the LLM phase (one-way transfer: DSM knowledge into the LLM only).</summary>
     public bool FreezeIsmInLlm { get; init; }
-    /// <summary>The DSM phase's learning rate; null: the DSM's own. Each phase starts a fresh optimizer, whose first
-    /// steps move every weight by about the learning rate: a converged DSM wants a smaller one here.</summary>
+    /// <summary>The DSM phase's learning rate; null: a tenth of the DSM's own (<see cref="DsmLrShare"/>; ranking). Each phase starts
+    /// a fresh optimizer, whose first steps move every weight by about the learning rate: at the DSM's own rate the first
+    /// phase undid stage 0 (ML-100K leave-one-out, validation HR@10 0.142 -> 0.105; at a tenth, 0.137-0.143).</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public double? DsmLr { get; init; }
     /// <summary>Candidate items per DSM batch in the DSM phase's distillation term; null: 128.</summary>

@@ -65,7 +65,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     public DsmOptions DsmPhaseOptions(int round) =>
         dsmOptions with
         {
-            Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr,
+            Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr * BdlmOptions.DsmLrShare,
             EvalEvery = Math.Max(1, Math.Min(dsmOptions.EvalEvery, options.DsmEpochs / 5)),
         };
 

@@ -56,6 +56,9 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         register_module("A_out", A_out);
         if (itemTable is not null) register_module("text_items", itemTable);
         var device = ism.Items.device;
+        // With the user skip the query starts as the user's own row: A_out starts at zero and learns what the prompt adds.
+        if (tower is { UserSkip: true } && itemTable is null)
+            using (no_grad()) { A_out.weight!.zero_(); A_out.bias?.zero_(); }
         // The text-only baseline has no ID rows to add to: only the temperature applies to it.
         if (tower is { Residual: true } && itemTable is null)
         {
@@ -119,10 +122,14 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         return Tower?.Temperature is null ? table : nn.functional.normalize(table, 2.0, 1);
     }
 
-    /// <summary>The query vector of pooled states: A_out(h), L2-normalised and divided by the temperature when the tower has one.</summary>
-    Tensor Query(Tensor pooled)
+    /// <summary>
+    /// The query vector of pooled states: A_out(h), plus the prompts' user rows with <see cref="LlmTowerOptions.UserSkip"/>,
+    /// L2-normalised and divided by the temperature when the tower has one.
+    /// </summary>
+    Tensor Query(Tensor pooled, Tensor? users = null)
     {
         var q = A_out.forward(pooled);
+        if (Tower is { UserSkip: true } && users is not null && _textItems is null) q = q.Plus(UserRows(users));
         return Tower?.Temperature is not { } t ? q : nn.functional.normalize(q, 2.0, 1).mul(Scalars.Of(1.0 / t));
     }
 
@@ -149,12 +156,21 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     }
 
     /// <summary>Scores [batch, items] for collated prompts (differentiable).</summary>
-    public Tensor Score(PromptBatch batch) => ItemLogits(Encode(batch));
+    public Tensor Score(PromptBatch batch) => ItemLogits(Encode(batch), PromptUsers(batch));
+
+    /// <summary>The user of each prompt [batch] (for the tower's user skip); null unless every prompt has its user token.</summary>
+    Tensor? PromptUsers(PromptBatch batch)
+    {
+        if (Tower is not { UserSkip: true } || batch.UserIds.Length != batch.BatchSize) return null;
+        var users = new long[batch.BatchSize];
+        for (int k = 0; k < users.Length; k++) users[batch.UserBatch[k]] = batch.UserIds[k];
+        return tensor(users, device: Ism.Users.device);
+    }
 
     /// <summary>s_i = &lt;A_out(h), E_i[i]&gt; + b_i for pooled states h [batch, hidden]: a decoder's logits of the item tokens.</summary>
-    public Tensor ItemLogits(Tensor pooled)
+    public Tensor ItemLogits(Tensor pooled, Tensor? users = null)
     {
-        var s = Query(pooled).matmul(ItemTable().t());
+        var s = Query(pooled, users).matmul(ItemTable().t());
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias);
     }
 
@@ -167,7 +183,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     {
         if (candidates.Length != batch.BatchSize)
             throw new ArgumentException($"{candidates.Length} candidates for {batch.BatchSize} prompts", nameof(candidates));
-        var h = Query(Encode(batch));
+        var h = Query(Encode(batch), PromptUsers(batch));
         var idx = tensor(candidates, device: h.device);
         var s = (h * ItemTable().index_select(0, idx)).sum(1);
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias.index_select(0, idx));

@@ -18,6 +18,12 @@ public sealed record LlmTowerOptions
     /// <summary>Item vectors add a trained projection (zero at the start) of the item's frozen sentence embedding, so an item is scored by its text as well as its row; items without interactions can be ranked.</summary>
     public bool ItemText { get; init; } = true;
 
+    /// <summary>
+    /// The query adds the user's own row (E_u + R_u) to A_out(h): the LLM starts from what the shared module knows of the
+    /// user and learns from the prompt (order, text) what to change, instead of rebuilding the user's taste from scratch.
+    /// </summary>
+    public bool UserSkip { get; init; }
+
     /// <summary>L2-normalised user and item vectors with logits divided by this temperature (UniSRec: 0.07); null: raw dot products.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public double? Temperature { get; init; } = 0.07;
