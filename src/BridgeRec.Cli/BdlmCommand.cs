@@ -16,14 +16,20 @@ public static class BdlmCommand
     static readonly Option<string> Out = new("--out") { Description = "model folder to write (DSM + LLM)", DefaultValueFactory = _ => "runs/bdlm" };
     static readonly Option<int?> Rounds = new("--rounds") { Description = "rounds of (LLM phase, DSM phase) (default 2)" };
     static readonly Option<double?> Lambda = new("--lambda") { Description = "weight of the distillation terms; 0 = plain alternating updates of the shared module (default 0.5)" };
-    static readonly Option<double?> Tau = new("--tau") { Description = "distillation temperature (default 2)" };
+    static readonly Option<double?> Tau = new("--tau") { Description = "temperature of the KL distillation (--distill kl) (default 2)" };
+    static readonly Option<string?> Distill = new("--distill") { Description = "distillation both ways: rank (the teacher's top-K unseen items, position-weighted, gated by rank discrepancy) or kl (full-softmax KL) (default rank)" };
+    static readonly Option<int?> TopK = new("--top-k") { Description = "K of the rank distillation (default 20)" };
+    static readonly Option<bool> NoGate = new("--no-gate") { Description = "rank distillation of every top-K item, not only those the student ranks lower" };
+    static readonly Option<bool> NoResidual = new("--no-private-rows") { Description = "the LLM trains the shared tables itself instead of private residual rows over them" };
+    static readonly Option<bool> NoItemText = new("--no-item-text") { Description = "the LLM scores items by their rows only, without their text embeddings" };
+    static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0.07)" };
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
     static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
     static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };
     static readonly Option<double?> LrIsm = new("--lr-ism") { Description = "learning rate of the shared module in the LLM phase (default 0.001)" };
     static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out (default 0.001)" };
     static readonly Option<double?> LrBackbone = new("--lr-backbone") { Description = "learning rate of the trainable backbone weights (LoRA or all) (default 0.0001)" };
-    static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: the stage-0 DSM's)" };
+    static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: a tenth of the stage-0 DSM's)" };
     static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
     static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
     static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
@@ -33,7 +39,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -43,6 +49,9 @@ public static class BdlmCommand
                 Rounds = p.GetValue(Rounds) ?? defaults.Rounds,
                 Lambda = p.GetValue(Lambda) ?? defaults.Lambda,
                 Tau = p.GetValue(Tau) ?? defaults.Tau,
+                Distill = p.GetValue(Distill) ?? defaults.Distill,
+                TopK = p.GetValue(TopK) ?? defaults.TopK,
+                Gate = !p.GetValue(NoGate),
                 LlmEpochs = p.GetValue(LlmEpochs) ?? defaults.LlmEpochs,
                 LlmBatch = p.GetValue(LlmBatch) ?? defaults.LlmBatch,
                 DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,
@@ -59,7 +68,10 @@ public static class BdlmCommand
             _ = backbone.TrainingMode; // validates --mode
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
-            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone, Tower = new LlmRec.LlmTowerOptions() }, ct, p.GetValue(Options.Overwrite));
+            double? temperature = p.GetValue(Temperature) is double t ? (t == 0 ? null : t) : new LlmTowerOptions().Temperature;
+            var tower = new LlmTowerOptions { Residual = !p.GetValue(NoResidual), ItemText = !p.GetValue(NoItemText), Temperature = temperature };
+            tower.Validate();
+            Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone, Tower = tower }, ct, p.GetValue(Options.Overwrite));
             return 0;
         }));
         return c;

@@ -24,6 +24,7 @@ public static class Options
     public static readonly Option<string?> Model = new("--model") { Description = "lightgcn | mf | lightgcn+text | mf+text | sasrec | pop" };
     public static readonly Option<int?> Epochs = new("--epochs") { Description = "maximum epochs (default 1000)" };
     public static readonly Option<int?> Dim = new("--dim") { Description = "embedding size d of the shared module (default 64)" };
+    public static readonly Option<string?> ItemInit = new("--item-init") { Description = "how the item rows start: random (default) or text-pca (the top principal components of the items' MiniLM text embeddings)" };
     public static readonly Option<int?> Layers = new("--layers") { Description = "LightGCN layers K (default 3); SASRec blocks (default 2)" };
     public static readonly Option<int?> MaxLength = new("--max-len") { Description = "SASRec: the most recent items read per user (default 50)" };
     public static readonly Option<int?> Heads = new("--heads") { Description = "SASRec: attention heads (default 2)" };
@@ -49,7 +50,7 @@ public static class Options
 
     public static void AddModel(Command c)
     {
-        foreach (var o in new Option[] { Model, Epochs, Dim, Layers, Lr, L2, Batch, Seed, EvalEvery, Patience, Monitor, Ks, Device }) c.Options.Add(o);
+        foreach (var o in new Option[] { Model, ItemInit, Epochs, Dim, Layers, Lr, L2, Batch, Seed, EvalEvery, Patience, Monitor, Ks, Device }) c.Options.Add(o);
         AddSasRec(c);
     }
 
@@ -83,6 +84,7 @@ public static class Options
             Train = t,
             Model = model,
             Dim = p.GetValue(Dim) ?? c.Dim,
+            ItemInit = p.GetValue(ItemInit) ?? c.ItemInit,
             Layers = model == "sasrec" ? c.Layers : p.GetValue(Layers) ?? c.Layers,
             Sasrec = model == "sasrec" ? ResolveSasRec(p, c.Sasrec) : c.Sasrec,
             Ks = p.GetValue(Ks) is { } ks ? ParseKs(ks) : c.Ks,

@@ -52,6 +52,18 @@ public sealed record RunRow
     public string FinishedUtc { get; init; } = "";
 
     public string Key => RunKey(Dataset, Fraction, Seed, Method);
+
+    /// <summary>
+    /// The validation figure that chose what this row reports: a DSM's best epoch, an LLM baseline's best epoch, or for
+    /// a BDLM row its model's side of the round kept; null where none was recorded (popularity).
+    /// </summary>
+    public double? ValidationOf(string metric)
+    {
+        if (Metrics.TryGetValue("validation", out var v) && v.TryGetValue(metric, out double x)) return x;
+        if (Rounds is null || BestRound is not int best || Rounds.FirstOrDefault(r => r.Round == best) is not { } round) return null;
+        var side = Method == "bdlm-dsm" ? round.Dsm : round.Llm;
+        return side is not null && side.TryGetValue(metric, out double y) ? y : null;
+    }
     public static string RunKey(string dataset, double fraction, int seed, string method) =>
         FormattableString.Invariant($"{dataset}|{fraction:0.###}|{seed}|{method}");
 }
