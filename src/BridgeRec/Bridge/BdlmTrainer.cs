@@ -6,6 +6,7 @@ using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using TorchSharp;
 using TorchSharp.Modules;
+using BridgeRec.Native;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Bridge;
@@ -27,6 +28,12 @@ public sealed record BdlmOptions
     public string Distill { get; init; } = "rank";
     /// <summary>K of the rank distillation: how many of the teacher's top unseen items per user it teaches.</summary>
     public int TopK { get; init; } = 20;
+    /// <summary>
+    /// After a DSM phase that did not beat the DSM's best round on validation, put that best state back before the next
+    /// round: the LLM then reads, and distils from, the best DSM, and a phase that hurt the DSM is not built on. Off: the
+    /// first build's loop, where each round continues from wherever the last one left the shared module.
+    /// </summary>
+    public bool ResumeFromBest { get; init; } = true;
     /// <summary>The DSM phase's learning rate as a share of the DSM's own, when <see cref="DsmLr"/> is not set (ranking).</summary>
     public const double DsmLrShare = 0.1;
     /// <summary>Rank-discrepancy gate of the rank distillation: teach an item only where the student ranks it lower than the teacher.</summary>
@@ -171,14 +178,19 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                     bestDsmState.Dispose();
                     bestDsmState = DsmBest.Capture(dsm, protocol.DsmParameters);
                 }
+                else if (Options.ResumeFromBest)
+                    bestDsmState.Restore(dsm); // the next round's LLM reads, and its DSM phase starts from, the DSM's best state
                 rounds.Add(new RoundReport(round, pass.Validation, dsmMetrics, llmLoss, sw.Elapsed.TotalSeconds));
                 Log?.Invoke(FormattableString.Invariant($"round {round}: LLM {protocol.Show(pass.Validation)} (loss {llmLoss:F4}); DSM {protocol.Show(dsmMetrics)}; {sw.Elapsed.TotalSeconds:F0}s"));
             }
             bestDsmState.Restore(dsm);
         }
-        finally { bestDsmState.Dispose(); }
+        finally { bestDsmState.Dispose(); DisposeLlmOptimizers(); }
         return new BdlmResult(rounds, bestLlmRound, bestDsmRound);
     }
+
+    /// <summary>The LLM's optimizers, made in the first LLM phase and kept across rounds (Adam's moments carry on, as in one-way's epochs).</summary>
+    List<SafeAdam>? _llmOptimizers;
 
     /// <summary>One LLM phase: <see cref="LlmTraining.Train"/> for the configured epochs on the protocol's objective.</summary>
     double RunLlmPhase(LlmRecommender llm, DomainModel dsm, IBdlmProtocol protocol, int round, CancellationToken ct)
@@ -187,7 +199,9 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
         try
         {
             // An LLM with private rows trains those and leaves the shared tables to the DSM.
-            return LlmTraining.Train(llm, objective, Options.Llm, Options.LlmEpochs, trainIsm: !Options.FreezeIsmInLlm && !llm.HasPrivateRows,
+            bool trainIsm = !Options.FreezeIsmInLlm && !llm.HasPrivateRows;
+            _llmOptimizers ??= LlmTraining.Optimizers(llm, objective, Options.Llm, trainIsm);
+            return LlmTraining.Train(llm, objective, _llmOptimizers, Options.Llm.Batch, Options.LlmEpochs, trainIsm,
                 protocol.LlmRandom(round), ct, Progress is null ? null : (done, all) => Progress(round, done, all));
         }
         finally { (objective as IDisposable)?.Dispose(); }
@@ -200,6 +214,13 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     {
         BestLlm?.Dispose();
         BestLlm = null;
+        DisposeLlmOptimizers();
+    }
+
+    void DisposeLlmOptimizers()
+    {
+        foreach (var opt in _llmOptimizers ?? []) opt.Dispose();
+        _llmOptimizers = null;
     }
 
     /// <summary>The DSM's best round: its weights and the protocol's parameters beside them.</summary>

@@ -78,16 +78,24 @@ public static class LlmTraining
     public static double Train(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, int epochs, bool trainIsm,
         Random rng, CancellationToken ct, Action<int, int>? progress = null)
     {
-        using var trainability = llm.Ism.Trainable(trainIsm);
         var optimizers = Optimizers(llm, objective, o, trainIsm);
-        try
-        {
-            double loss = double.NaN;
-            for (int epoch = 0; epoch < epochs; epoch++)
-                loss = Epoch(llm, objective, optimizers, o.Batch, rng, ct, progress);
-            return loss;
-        }
+        try { return Train(llm, objective, optimizers, o.Batch, epochs, trainIsm, rng, ct, progress); }
         finally { foreach (var opt in optimizers) opt.Dispose(); }
+    }
+
+    /// <summary>
+    /// As <see cref="Train(LlmRecommender, ILlmObjective, LlmTrainingOptions, int, bool, Random, CancellationToken, Action{int, int}?)"/>
+    /// with the caller's optimizers (from <see cref="Optimizers"/>, made with the same <paramref name="trainIsm"/>): BDLM keeps
+    /// them across rounds, so each LLM phase continues where the last one left its moments instead of restarting Adam.
+    /// </summary>
+    public static double Train(LlmRecommender llm, ILlmObjective objective, IReadOnlyList<SafeAdam> optimizers, int batch, int epochs, bool trainIsm,
+        Random rng, CancellationToken ct, Action<int, int>? progress = null)
+    {
+        using var trainability = llm.Ism.Trainable(trainIsm);
+        double loss = double.NaN;
+        for (int epoch = 0; epoch < epochs; epoch++)
+            loss = Epoch(llm, objective, optimizers, batch, rng, ct, progress);
+        return loss;
     }
 
     /// <summary>
