@@ -150,3 +150,73 @@ public class BridgeMechanismTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new LlmTowerOptions { Temperature = 0 }.Validate());
     }
 }
+
+/// <summary>The loop's round-to-round state: a round that hurt the DSM is not built on.</summary>
+public class BdlmLoopStateTests
+{
+    /// <summary>A protocol whose validation says only round 0 was good, and whose DSM phase records the item rows it starts from.</summary>
+    sealed class RecordingProtocol(UserItemIndex train, DsmOptions dsmOptions) : IBdlmProtocol
+    {
+        public List<float[]> PhaseStarts { get; } = [];
+        int _validations;
+        public string Monitor => "score";
+        public IReadOnlyList<TorchSharp.Modules.Parameter> DsmParameters => [];
+        public IReadOnlyList<TorchSharp.Modules.Parameter> LlmParameters => [];
+        public IReadOnlyDictionary<string, double> ValidateDsm(DomainModel dsm) =>
+            new Dictionary<string, double> { ["score"] = _validations++ == 0 ? 1.0 : 0.0 };
+        public string Show(IReadOnlyDictionary<string, double> m) => m["score"].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        public Random LlmRandom(int round) => new(round);
+        public ILlmObjective LlmObjective(DomainModel dsm, int round) => new NoExamples();
+        public LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round) =>
+            new(new Dictionary<string, double> { ["score"] = 0 }, new Recording(new BprObjective(train, DsmPhaseOptions(round)), PhaseStarts), null);
+        public DsmOptions DsmPhaseOptions(int round) => dsmOptions with { Epochs = 2, EvalEvery = 2, Patience = 0, Lr = 0.05, Seed = round };
+    }
+
+    sealed class NoExamples : ILlmObjective
+    {
+        public IReadOnlyList<TorchSharp.Modules.Parameter> Parameters => [];
+        public int[] Examples(Random rng) => [];
+        public Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng) => throw new InvalidOperationException("no examples");
+    }
+
+    sealed class Recording(IDsmObjective inner, List<float[]> starts) : IDsmObjective
+    {
+        bool _first = true;
+        public IReadOnlyList<TorchSharp.Modules.Parameter> Parameters => inner.Parameters;
+        public int StartEpoch(int epoch) => inner.StartEpoch(epoch);
+        public (Tensor Loss, double Reported) BatchLoss(DomainModel model, int batch)
+        {
+            if (_first) { starts.Add(model.Ism.Items.detach().clone().data<float>().ToArray()); _first = false; }
+            return inner.BatchLoss(model, batch);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void EachRoundStartsFromTheDsmsBestStateWhenAskedTo(bool resumeFromBest)
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        manual_seed(5);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 8);
+        using var dsm = new MatrixFactorization(ism);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        using var llm = new LlmRecommender(tiny, ism, new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset)), PromptBuilder.Histories(split, false));
+        var stage0 = ism.Items.detach().clone().data<float>().ToArray();
+        var dsmOptions = new DsmOptions { Batch = 64, Monitor = "score" };
+        var protocol = new RecordingProtocol(train, dsmOptions);
+        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 3, ResumeFromBest = resumeFromBest }, dsmOptions);
+        var result = trainer.Run(dsm, llm, protocol);
+
+        Assert.Equal(0, result.BestDsmRound);
+        Assert.Equal(3, protocol.PhaseStarts.Count);
+        Assert.Equal(stage0, protocol.PhaseStarts[0]);
+        // With resume-from-best every phase starts from stage 0 (the only good round); without, from the last phase's end.
+        Assert.Equal(resumeFromBest, protocol.PhaseStarts[1].SequenceEqual(stage0));
+        Assert.Equal(resumeFromBest, protocol.PhaseStarts[2].SequenceEqual(stage0));
+        // Either way the run ends on the best round.
+        Assert.Equal(stage0, ism.Items.detach().data<float>().ToArray());
+    }
+}
