@@ -31,6 +31,7 @@ public static class ExperimentCommand
                 config = config with { Methods = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
             var start = DateTime.Now;
             void Log(string line) => Console.WriteLine($"[{(DateTime.Now - start).TotalSeconds,7:F1}s] {line}");
+            if (config.Tuned is { } tuned) Log($"settings merged from the tuned file {tuned}");
             var summary = ExperimentRunner.Run(config, Log, ct, p.GetValue(Options.Overwrite));
             Console.WriteLine($"{summary.RowsRun} rows run, {summary.RowsSkipped} already done; {summary.Seconds:F0}s");
             Console.WriteLine($"results: {summary.ResultsPath}");

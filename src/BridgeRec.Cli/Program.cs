@@ -24,6 +24,7 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(ExperimentCommand.Create());
+        root.Subcommands.Add(TuneCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Options.Add(Threads);

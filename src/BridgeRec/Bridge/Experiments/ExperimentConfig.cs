@@ -108,6 +108,16 @@ public sealed record ExperimentConfig
     public string Device { get; init; } = "cpu";
     /// <summary>Cache of item-text features; null: $BRIDGEREC_CACHE or ~/.cache/bridgerec.</summary>
     public string? CacheDir { get; init; }
+    /// <summary>What <c>bridgerec tune</c> searches (the space, its seed, trials, budget); not part of the run hash.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Tuning.TuneSettings? Tune { get; init; }
+    /// <summary>
+    /// A config fragment (a tune's <c>chosen.json</c>) merged over this file's own settings when it is loaded
+    /// (<see cref="FromJsonFile"/>); relative to the config file like the data paths, absolute once loaded. The merged
+    /// values are in the config itself (and so in the run hash); the path records where they came from.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Tuned { get; init; }
 
     public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "sasrec", "llm-text", "one-way", "bdlm"];
     public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
@@ -146,6 +156,7 @@ public sealed record ExperimentConfig
         _ = Backbone.TrainingMode;
         Bdlm.Validate();
         Dsm.Train.Validate();
+        Tune?.Validate();
         var names = Datasets.Select(d => d.Name).ToList();
         if (names.Distinct().Count() != names.Count) throw new ArgumentException($"experiment {Name}: dataset names repeat");
         foreach (var d in Datasets)
@@ -187,24 +198,70 @@ public sealed record ExperimentConfig
     /// </summary>
     public string RunHash(ExperimentDataset dataset)
     {
-        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null };
+        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 
+    /// <summary>Reads a config file; a <see cref="Tuned"/> fragment it names is merged over its settings first (<see cref="ReadJsonFile"/>).</summary>
     public static ExperimentConfig FromJsonFile(string path)
     {
-        ExperimentConfig c;
+        string text = File.ReadAllText(path);
+        var node = ConfigJson.Parse(text, path);
+        if (node["tuned"] is null) return Deserialize(text, path, lines: true).ResolvePaths(BaseDirectoryFor(path));
+        MergeTuned(node, path);
+        return FromJson(node, path);
+    }
+
+    /// <summary>
+    /// A config file as JSON, with its <c>tuned</c> fragment merged over it and that path made absolute: what
+    /// <see cref="FromJson"/> reads, and what the tuner edits trial by trial.
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject ReadJsonFile(string path)
+    {
+        var node = ConfigJson.ReadFile(path);
+        if (node["tuned"] is not null) MergeTuned(node, path);
+        return node;
+    }
+
+    /// <summary>
+    /// A configuration from JSON as <see cref="ReadJsonFile"/> gives it (a <c>tuned</c> path in it is recorded, not
+    /// merged again), relative paths read as for the file at <paramref name="path"/>. Not validated.
+    /// </summary>
+    public static ExperimentConfig FromJson(System.Text.Json.Nodes.JsonObject node, string path) =>
+        Deserialize(node.ToJsonString(), path, lines: false).ResolvePaths(BaseDirectoryFor(path));
+
+    static ExperimentConfig Deserialize(string text, string path, bool lines)
+    {
         try
         {
-            c = JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), JsonOptions)
+            return JsonSerializer.Deserialize<ExperimentConfig>(text, JsonOptions)
                 ?? throw new InvalidDataException($"{path}: empty configuration");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}:{(e.LineNumber ?? -1) + 1}: invalid experiment configuration: {e.Message}");
+            string at = lines ? $":{(e.LineNumber ?? -1) + 1}" : e.Path is { } p ? $" ({p})" : "";
+            throw new InvalidDataException($"{path}{at}: invalid experiment configuration: {e.Message}");
         }
-        return c.ResolvePaths(BaseDirectoryFor(path));
+    }
+
+    /// <summary>Merges the fragment named by the node's "tuned" over it; every key of the fragment must be a field of the configuration.</summary>
+    static void MergeTuned(System.Text.Json.Nodes.JsonObject node, string path)
+    {
+        if (node["tuned"] is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue(out string? tuned) || tuned.Length == 0)
+            throw new InvalidDataException($"{path}: \"tuned\" must be the path of a tuned settings file (a tune's chosen.json)");
+        string file = System.IO.Path.IsPathRooted(tuned) ? tuned : System.IO.Path.GetFullPath(System.IO.Path.Combine(BaseDirectoryFor(path), tuned));
+        if (!File.Exists(file)) throw new FileNotFoundException($"{path}: tuned settings file {file} not found (\"tuned\": \"{tuned}\")", file);
+        var fragment = ConfigJson.ReadFile(file);
+        foreach (string key in ConfigJson.Leaves(fragment))
+        {
+            if (key.Split('.')[0] is "tuned" or "tune")
+                throw new InvalidDataException($"{file}: a tuned settings file cannot set '{key}'");
+            try { ConfigJson.CheckPath(key); }
+            catch (ArgumentException e) { throw new InvalidDataException($"{file}: {e.Message}"); }
+        }
+        ConfigJson.Merge(node, fragment);
+        node["tuned"] = file;
     }
 
     /// <summary>The folder relative paths of a config file are read against: the parent of its folder when that exists, else the current directory.</summary>

@@ -9,7 +9,14 @@ using BridgeRec.Native;
 namespace BridgeRec.Bridge.Experiments;
 
 /// <summary>What a call of <see cref="ExperimentRunner.Run"/> did.</summary>
-public sealed record ExperimentSummary(string OutputDir, int RowsRun, int RowsSkipped, string ResultsPath, string ReportPath, double Seconds);
+public sealed record ExperimentSummary(string OutputDir, int RowsRun, int RowsSkipped, string ResultsPath, string ReportPath, double Seconds)
+{
+    /// <summary>Test evaluations the seed runs asked for (one per test-evaluated row, plus one per seed run that built the test evaluators).</summary>
+    public int TestEvaluations { get; init; }
+}
+
+/// <summary>What <see cref="ExperimentRunner.RunValidationOnly"/> did: rows whose metrics hold validation only.</summary>
+public sealed record ValidationRun(IReadOnlyList<RunRow> Rows, int TestEvaluations, double Seconds);
 
 /// <summary>
 /// Runs an experiment: for each dataset x training fraction x seed, the rows of the method list that results.json
@@ -24,15 +31,56 @@ public sealed class ExperimentRunner
     internal Action<string> Log { get; }
     internal CancellationToken Ct { get; }
     internal string CacheDir { get; }
+    /// <summary>
+    /// Seed runs choose nothing on test and compute no test figure: rows carry validation metrics only, no test
+    /// evaluator is built, and asking for one throws (<see cref="CountTestEvaluation"/>). What the tuner runs.
+    /// </summary>
+    internal bool ValidationOnly { get; }
+    /// <summary>Where seed runs find and keep stage-0 modules across runs; null: each seed run trains its own.</summary>
+    internal Stage0Store? Stage0 { get; }
+    /// <summary>Test evaluations asked for so far (see <see cref="CountTestEvaluation"/>).</summary>
+    internal int TestEvaluations { get; private set; }
     ITextTokenizer? _tokenizer;
     int _ran, _skipped;
 
-    ExperimentRunner(ExperimentConfig config, Action<string>? log, CancellationToken ct)
+    ExperimentRunner(ExperimentConfig config, Action<string>? log, CancellationToken ct, bool validationOnly = false, Stage0Store? stage0 = null)
     {
         Config = config;
         Log = log ?? (_ => { });
         Ct = ct;
         CacheDir = config.CacheDir ?? TrainConfig.DefaultCacheDir();
+        ValidationOnly = validationOnly;
+        Stage0 = stage0;
+    }
+
+    /// <summary>The one gate in front of the test split: counted, and refused in a validation-only run.</summary>
+    internal void CountTestEvaluation(string what)
+    {
+        if (ValidationOnly)
+            throw new InvalidOperationException($"validation-only run: {what} would evaluate on the test split");
+        TestEvaluations++;
+    }
+
+    /// <summary>
+    /// Runs the config's methods on its first dataset for one <paramref name="seed"/> on <paramref name="split"/>
+    /// (fraction 1), on validation only: no test evaluator is built, every row's metrics are the protocol key
+    /// "validation" (each model at the epoch or round it kept), nothing is written to disk except stage-0 modules
+    /// into <paramref name="stage0"/>'s folder. Ranking data only.
+    /// </summary>
+    public static ValidationRun RunValidationOnly(ExperimentConfig config, Split split, int seed, Stage0Store? stage0 = null,
+        Action<string>? log = null, CancellationToken ct = default)
+    {
+        config.Validate();
+        var ds = config.Datasets[0];
+        if (ds.IsCtr)
+            throw new ArgumentException($"dataset {ds.Name}: validation-only runs (and tune) support ranking data only, not click-through ({ds.Data.Format})");
+        var clock = Stopwatch.StartNew();
+        var r = new ExperimentRunner(config, log, ct, validationOnly: true, stage0);
+        TorchRuntime.Device(config.Device);
+        var rows = new List<RunRow>();
+        var wanted = RowNames(config.Methods).Distinct().ToList();
+        new RankingSeedRun(r, ds, split, 1.0, seed, config.RunHash(ds), wanted, rows.Add).Execute();
+        return new ValidationRun(rows, r.TestEvaluations, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>The result rows a method list yields (bdlm: bdlm-llm and bdlm-dsm).</summary>
@@ -76,7 +124,7 @@ public sealed class ExperimentRunner
         results.Save(outDir);
         string report = Report.Write(Config, results, outDir, Log);
         Log($"wrote {Path.Combine(outDir, ResultsFile.FileName)} and {report}");
-        return new ExperimentSummary(outDir, _ran, _skipped, Path.Combine(outDir, ResultsFile.FileName), report, clock.Elapsed.TotalSeconds);
+        return new ExperimentSummary(outDir, _ran, _skipped, Path.Combine(outDir, ResultsFile.FileName), report, clock.Elapsed.TotalSeconds) { TestEvaluations = TestEvaluations };
     }
 
     void RunRanking(ExperimentDataset ds, ResultsFile results, string outDir)
@@ -145,11 +193,14 @@ public sealed class ExperimentRunner
                + FormattableString.Invariant($" (train {row.TrainSeconds:F1}s, {row.InferMsPerUser:F2} ms/user)");
     }
 
-    Split LoadData(ExperimentDataset ds)
+    Split LoadData(ExperimentDataset ds) => LoadRankingSplit(ds, Log);
+
+    /// <summary>A ranking dataset's split as an experiment reads it (its max_users applied).</summary>
+    public static Split LoadRankingSplit(ExperimentDataset ds, Action<string>? log = null)
     {
-        Log($"{ds.Name}: loading {ds.Data.Path}");
+        log?.Invoke($"{ds.Name}: loading {ds.Data.Path}");
         var s = DataSource.Load(ds.Data with { MaxUsers = ds.MaxUsers });
-        Log($"{ds.Name}: {s}");
+        log?.Invoke($"{ds.Name}: {s}");
         return s;
     }
 

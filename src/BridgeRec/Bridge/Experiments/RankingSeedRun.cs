@@ -17,6 +17,10 @@ namespace BridgeRec.Bridge.Experiments;
 /// other DSMs and the text-only LLM train from scratch with the same seed. Every missing row is evaluated on test
 /// (full ranking with train + validation excluded; the LLM's prompts read train + validation), optionally sampled
 /// and in UniSRec's variant, with user-activity and item-popularity buckets and the per-user inference time.
+/// <para>In a validation-only run (<see cref="ExperimentRunner.ValidationOnly"/>, what the tuner runs) no test
+/// evaluator is built: each row carries the validation metrics of the epoch or round its model kept, and no model
+/// folder is written. With a <see cref="ExperimentRunner.Stage0"/> store, stage 0 is taken from it when it holds
+/// the same one (<see cref="Stage0Store.KeyOf"/>) and the DSM-alone row is not wanted, and kept there when trained.</para>
 /// </summary>
 internal sealed class RankingSeedRun
 {
@@ -30,7 +34,8 @@ internal sealed class RankingSeedRun
     readonly List<string> _missing;
     readonly Action<RunRow> _done;
     readonly UserItemIndex _train, _seen;
-    readonly RankingEvaluator _validation, _test;
+    readonly RankingEvaluator _validation;
+    readonly RankingEvaluator? _test;
     readonly int[]? _validationUsers;
     readonly RankingEvaluator? _unisrec;
     readonly SampledRankingEvaluator? _sampled;
@@ -52,9 +57,13 @@ internal sealed class RankingSeedRun
             new Random(unchecked(seed * 31 + 7)).Shuffle(pick);
             _validationUsers = pick[..nv].Order().ToArray();
         }
-        _test = RankingEvaluator.ForTest(split, options);
-        if (ds.Sampled) _sampled = SampledRankingEvaluator.ForTest(split, options, 99, seed);
-        if (ds.UnisrecProtocol) _unisrec = RankingEvaluator.ForTest(split, new RankingOptions { Ks = [10, 50] }, excludeHistory: false);
+        if (!r.ValidationOnly)
+        {
+            r.CountTestEvaluation("building the test evaluators");
+            _test = RankingEvaluator.ForTest(split, options);
+            if (ds.Sampled) _sampled = SampledRankingEvaluator.ForTest(split, options, 99, seed);
+            if (ds.UnisrecProtocol) _unisrec = RankingEvaluator.ForTest(split, new RankingOptions { Ks = [10, 50] }, excludeHistory: false);
+        }
         _countPerUser = Enumerable.Range(0, d.NumUsers).Select(_train.CountOf).ToArray();
         _countPerItem = _train.ItemDegrees();
         _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
@@ -75,16 +84,29 @@ internal sealed class RankingSeedRun
     public void Execute()
     {
         DsmState? stage0 = null;
+        bool stage0Owned = true; // false: the stage-0 store holds it
         string dsmName = _c.Dsm.Model;
         bool needStage0 = Missing(dsmName) || Missing("one-way") || Missing("bdlm-llm") || Missing("bdlm-dsm");
         try
         {
-            if (needStage0)
+            string? key = _r.Stage0 is null ? null : Stage0Store.KeyOf(_c, _ds, _fraction, _seed);
+            if (needStage0 && key is not null && !Missing(dsmName) && _r.Stage0!.TryGet(key) is { } held)
+            {
+                _r.Log($"stage 0: {dsmName} alone (seed {_seed}), the same settings as before: reused ({key})");
+                stage0 = held;
+                stage0Owned = false;
+            }
+            else if (needStage0)
             {
                 _r.Log($"stage 0: {dsmName} alone (seed {_seed})");
                 var (dsm, secs, fit) = TrainDsm(dsmName);
                 stage0 = dsm.Snapshot();
-                if (Missing(dsmName)) _done(WithValidation(Evaluate(dsmName, dsm, secs, fit.BestEpoch, "stage 0 of one-way / bdlm"), fit));
+                if (key is not null)
+                {
+                    _r.Stage0!.Put(key, stage0, secs);
+                    stage0Owned = false;
+                }
+                if (Missing(dsmName)) _done(WithValidation(Evaluate(dsmName, dsm, secs, fit.BestEpoch, "stage 0 of one-way / bdlm", validation: fit.BestMetrics), fit));
                 dsm.Dispose();
             }
             foreach (string m in _missing)
@@ -100,7 +122,7 @@ internal sealed class RankingSeedRun
                     {
                         _r.Log($"training {m} (seed {_seed})");
                         var (dsm, secs, fit) = TrainDsm(m);
-                        _done(WithValidation(Evaluate(m, dsm, secs, fit.BestEpoch), fit));
+                        _done(WithValidation(Evaluate(m, dsm, secs, fit.BestEpoch, validation: fit.BestMetrics), fit));
                         dsm.Dispose();
                         break;
                     }
@@ -116,9 +138,12 @@ internal sealed class RankingSeedRun
         }
         finally
         {
-            stage0?.Dispose();
+            if (stage0Owned) stage0?.Dispose();
         }
     }
+
+    /// <summary>The validation metrics of the epoch an LLM fit kept; null when it kept none (then the model is validated as it is).</summary>
+    static IReadOnlyDictionary<string, double>? KeptEpoch(LlmFit fit) => fit.History.FirstOrDefault(e => e.Epoch == fit.BestEpoch)?.Metrics;
 
     /// <summary>Adds the best epoch's validation metrics (protocol key "validation"): what settings are chosen on.</summary>
     static RunRow WithValidation(RunRow row, TrainResult fit)
@@ -164,7 +189,7 @@ internal sealed class RankingSeedRun
         var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-        _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
+        _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit), validation: KeptEpoch(fit)));
         llm.Dispose();
         ism.Dispose();
     }
@@ -187,7 +212,7 @@ internal sealed class RankingSeedRun
         var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("one-way: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
-        _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit)));
+        _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit), validation: KeptEpoch(fit)));
         llm.Dispose();
         dsm.Dispose();
     }
@@ -201,6 +226,16 @@ internal sealed class RankingSeedRun
         var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r.Ct);
         double secs = sw.Elapsed.TotalSeconds;
         var rounds = RoundRow.FromRounds(result);
+        if (_r.ValidationOnly)
+        {
+            // Each model's kept round as the loop validated it (round 0: the stage-0 DSM; an LLM with no round has none).
+            const string note = "train seconds: the whole BDLM run (both models)";
+            if (Missing("bdlm-dsm")) _done(ValidationRow("bdlm-dsm", secs, result.BestDsmRound, result.Rounds[result.BestDsmRound].Dsm, note, rounds));
+            if (Missing("bdlm-llm")) _done(ValidationRow("bdlm-llm", secs, result.BestLlmRound, result.Rounds[result.BestLlmRound].Llm ?? new Dictionary<string, double>(), note, rounds));
+            llm.Dispose();
+            dsm.Dispose();
+            return;
+        }
         // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
         var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
         // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
@@ -230,12 +265,19 @@ internal sealed class RankingSeedRun
     string ModelDir => Path.Combine(_c.OutputDir, "models",
         FormattableString.Invariant($"{_ds.Name}-seed{_seed}") + (_fraction < 1 ? FormattableString.Invariant($"-f{_fraction:0.###}") : ""));
 
-    RunRow Evaluate(string method, IRecommender model, double trainSeconds, int? best, string? note = null, List<RoundRow>? rounds = null)
+    /// <summary>
+    /// A finished row: evaluated on test (every protocol of the dataset, buckets, inference time); in a
+    /// validation-only run, <paramref name="validation"/> (the kept epoch's metrics; null: the model validated now) only.
+    /// </summary>
+    RunRow Evaluate(string method, IRecommender model, double trainSeconds, int? best, string? note = null, List<RoundRow>? rounds = null,
+        IReadOnlyDictionary<string, double>? validation = null)
     {
+        if (_r.ValidationOnly) return ValidationRow(method, trainSeconds, best, validation ?? Validate(model), note, rounds);
+        _r.CountTestEvaluation(method);
         var sw = Stopwatch.StartNew();
         var (score, table) = ScoreOnce(model);
         using var _ = table;
-        var full = _test.Evaluate(score);
+        var full = Test.Evaluate(score);
         var metrics = new Dictionary<string, Dictionary<string, double>> { ["full"] = full.ToDictionary() };
         if (_sampled is not null) metrics["sampled"] = _sampled.Evaluate(score).ToDictionary();
         if (_unisrec is not null) metrics["unisrec"] = _unisrec.Evaluate(score).ToDictionary();
@@ -254,13 +296,23 @@ internal sealed class RankingSeedRun
         };
     }
 
+    /// <summary>A validation-only run's row: the metrics under "validation", nothing measured on test.</summary>
+    RunRow ValidationRow(string method, double trainSeconds, int? best, IReadOnlyDictionary<string, double> validation, string? note, List<RoundRow>? rounds) => new()
+    {
+        Dataset = _ds.Name, Fraction = _fraction, Seed = _seed, Method = method, ConfigHash = _hash,
+        Metrics = new() { ["validation"] = new Dictionary<string, double>(validation) }, Rounds = rounds, BestRound = best,
+        TrainSeconds = trainSeconds, Note = note is null ? "validation only" : note + "; validation only", FinishedUtc = DateTime.UtcNow.ToString("O"),
+    };
+
+    RankingEvaluator Test => _test ?? throw new InvalidOperationException("validation-only run: the test split is not evaluated");
+
     /// <summary>
     /// Scores every test user once (one pass of the LLM, not one per protocol) and serves the protocols'
     /// callbacks from that table; each call returns fresh rows, which the evaluators own.
     /// </summary>
     (Func<int[], Tensor> Score, Tensor Table) ScoreOnce(IRecommender model)
     {
-        var users = _test.Users.ToArray();
+        var users = Test.Users.ToArray();
         var rowOf = new Dictionary<int, long>(users.Length);
         for (int k = 0; k < users.Length; k++) rowOf[users[k]] = k;
         Tensor table;
@@ -283,7 +335,7 @@ internal sealed class RankingSeedRun
     /// <summary>Median milliseconds to score all items for one user, drop the seen ones and take the top 10 (after a warm-up pass).</summary>
     double InferenceMs(IRecommender model)
     {
-        var users = _test.Users.Take(Math.Max(1, _c.TimingUsers)).ToArray();
+        var users = Test.Users.Take(Math.Max(1, _c.TimingUsers)).ToArray();
         int k = Math.Min(10, model.NumItems);
         var times = new List<double>(users.Length);
         using var _ = no_grad();

@@ -37,6 +37,8 @@ public static class Report
         md.AppendLine($"# Experiment {config.Name}").AppendLine();
         md.AppendLine(F($"Written {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC from `{ResultsFile.FileName}`. Values are mean ± sample std over seeds (n = number of seeds). ")
             + $"Test metrics; the monitored validation metric (early stopping, best round) is `{config.Monitor}`.").AppendLine();
+        if (config.Tuned is { } tuned)
+            md.AppendLine($"Settings from `{tuned}` (chosen on validation by `bridgerec tune`) are merged over the config's own; `config.json` holds the result.").AppendLine();
         var chartErrors = new List<string>();
         foreach (var ds in config.Datasets)
         {

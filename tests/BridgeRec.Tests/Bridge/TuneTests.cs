@@ -1,0 +1,382 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BridgeRec.Bridge.Experiments;
+using BridgeRec.Bridge.Tuning;
+
+namespace BridgeRec.Tests.Bridge;
+
+/// <summary>bridgerec tune: the space, the plan's order, the budget, resuming, validation-only runs and the whole path on the tiny experiment.</summary>
+public class TuneTests
+{
+    /// <summary>A config file under tmp/experiments (so relative paths read against tmp) with no real data: enough to plan.</summary>
+    static string WriteConfig(string dir, JsonObject? tune, Action<JsonObject>? edit = null)
+    {
+        var c = new JsonObject
+        {
+            ["name"] = "t",
+            ["datasets"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "d", ["data"] = new JsonObject { ["path"] = "data/none", ["format"] = "ml100k-bench" }, ["ks"] = new JsonArray(10),
+            }),
+            ["methods"] = new JsonArray("mf", "bdlm"),
+            ["seeds"] = new JsonArray(3, 4),
+            ["dsm"] = new JsonObject { ["model"] = "mf" },
+            ["bdlm"] = new JsonObject { ["lambda"] = 0.5, ["tau"] = 2.0 },
+            ["monitor"] = "hr@10",
+        };
+        if (tune is not null) c["tune"] = tune;
+        edit?.Invoke(c);
+        Directory.CreateDirectory(Path.Combine(dir, "experiments"));
+        string path = Path.Combine(dir, "experiments", "t.json");
+        File.WriteAllText(path, c.ToJsonString());
+        return path;
+    }
+
+    internal static JsonObject Space(string json) => new() { ["space"] = JsonNode.Parse(json), ["seed"] = 1 };
+
+    [Fact]
+    public void TheSpaceIsParsedKeyByKeyAndBadKeysAreNamed()
+    {
+        var space = SearchSpace.From(new Dictionary<string, JsonArray>
+        {
+            ["bdlm.tau"] = new JsonArray(1, 2, 4),
+            ["bdlm.lambda"] = new JsonArray(0.1, 1.0),
+        });
+        Assert.Equal(["bdlm.lambda", "bdlm.tau"], space.Keys);
+        Assert.Equal(6, space.Size);
+        Assert.Equal("bdlm.lambda=0.1 bdlm.tau=1", TunePlan.Describe(space.At(0)));
+        Assert.Equal("bdlm.lambda=1 bdlm.tau=4", TunePlan.Describe(space.At(5)));
+        Assert.Equal(6, Enumerable.Range(0, 6).Select(i => TunePlan.Describe(space.At(i))).Distinct().Count());
+
+        // The default space: BDLM's loop settings, every key a field of the config.
+        var d = SearchSpace.Default;
+        foreach (var key in new[] { "bdlm.lambda", "bdlm.tau", "bdlm.lr_ism", "bdlm.lr_adapters", "bdlm.dsm_lr", "bdlm.dsm_epochs", "bdlm.rounds", "bdlm.llm_epochs" })
+            Assert.Contains(key, d.Keys);
+
+        var e = Assert.Throws<ArgumentException>(() => SearchSpace.From(new Dictionary<string, JsonArray> { ["bdlm.lamda"] = new JsonArray(1) }));
+        Assert.Contains("bdlm.lamda", e.Message);
+        Assert.Contains("no field 'lamda'", e.Message);
+        Assert.Contains("lambda", e.Message); // the fields it has
+        Assert.Contains("is a value", Assert.Throws<ArgumentException>(() => SearchSpace.From(new Dictionary<string, JsonArray> { ["bdlm.lambda.x"] = new JsonArray(1) })).Message);
+        Assert.Contains("expected an index", Assert.Throws<ArgumentException>(() => SearchSpace.From(new Dictionary<string, JsonArray> { ["datasets.first.ks"] = new JsonArray(1) })).Message);
+        Assert.Contains("no candidate values", Assert.Throws<ArgumentException>(() => SearchSpace.From(new Dictionary<string, JsonArray> { ["bdlm.tau"] = new JsonArray() })).Message);
+        // Fields of nested records and list entries are reachable.
+        ConfigJson.CheckPath("dsm.train.lr");
+        ConfigJson.CheckPath("datasets.0.validation_users");
+        ConfigJson.CheckPath("bdlm.dsm_lr");
+
+        // In a config file: loading checks the tune section; a bad value stops the plan before anything trains, naming key and value.
+        using var tmp = new TestData.TempDir();
+        string bad = WriteConfig(tmp.Path, Space("""{ "bdlm.lamda": [0.1] }"""));
+        Assert.Contains("bdlm.lamda", Assert.Throws<ArgumentException>(() => ExperimentConfig.FromJsonFile(bad).Validate()).Message);
+        Assert.Contains("bdlm.lamda", Assert.Throws<ArgumentException>(() => TunePlan.Load(new TuneRequest { ConfigPath = bad, BudgetMinutes = 1 })).Message);
+        string badValue = WriteConfig(tmp.Path, Space("""{ "bdlm.tau": [1, 0] }"""));
+        var v = Assert.Throws<ArgumentException>(() => TunePlan.Load(new TuneRequest { ConfigPath = badValue, BudgetMinutes = 1 }));
+        Assert.Contains("bdlm.tau=0", v.Message);
+        Assert.Contains("tau must be > 0", v.Message);
+        string wrongType = WriteConfig(tmp.Path, Space("""{ "bdlm.rounds": ["two"] }"""));
+        Assert.Contains("bdlm.rounds=\"two\"", Assert.Throws<ArgumentException>(() => TunePlan.Load(new TuneRequest { ConfigPath = wrongType, BudgetMinutes = 1 })).Message);
+        string noBudget = WriteConfig(tmp.Path, Space("""{ "bdlm.tau": [1] }"""));
+        Assert.Contains("--budget", Assert.Throws<ArgumentException>(() => TunePlan.Load(new TuneRequest { ConfigPath = noBudget })).Message);
+        string ctr = WriteConfig(tmp.Path, null, c => c["datasets"]![0]!["data"]!["format"] = "collm-ctr");
+        Assert.Contains("ranking datasets only", Assert.Throws<ArgumentException>(() => TunePlan.Load(new TuneRequest { ConfigPath = ctr, BudgetMinutes = 1 })).Message);
+    }
+
+    [Fact]
+    public void FragmentsMergeOverAConfigKeyByKey()
+    {
+        var settings = new Dictionary<string, JsonNode?> { ["bdlm.lambda"] = 0.1, ["datasets.0.validation_users"] = 10, ["bdlm.dsm_lr"] = null };
+        var fragment = ConfigJson.Fragment(settings);
+        Assert.Equal("""{"bdlm":{"lambda":0.1,"dsm_lr":null},"datasets":[{"validation_users":10}]}""", fragment.ToJsonString());
+        Assert.Equal(["bdlm.lambda", "bdlm.dsm_lr", "datasets.0.validation_users"], ConfigJson.Leaves(fragment));
+        var target = JsonNode.Parse("""{"bdlm":{"lambda":0.5,"tau":2,"dsm_lr":0.001},"datasets":[{"name":"a","ks":[5,10]},{"name":"b"}]}""")!.AsObject();
+        ConfigJson.Merge(target, fragment);
+        Assert.Equal("""{"bdlm":{"lambda":0.1,"tau":2,"dsm_lr":null},"datasets":[{"name":"a","ks":[5,10],"validation_users":10},{"name":"b"}]}""", target.ToJsonString());
+        // A list of values is replaced whole.
+        ConfigJson.Merge(target, JsonNode.Parse("""{"datasets":[{},{"ks":[20]}]}""")!.AsObject());
+        Assert.Equal("""[{"name":"a","ks":[5,10],"validation_users":10},{"name":"b","ks":[20]}]""", target["datasets"]!.ToJsonString());
+    }
+
+    [Fact]
+    public void TheTrialOrderIsFixedByTheSeed()
+    {
+        using var tmp = new TestData.TempDir();
+        // 3 x 3 combinations; lambda 0.5 / tau 2 are the config's own values, so that combination is the baseline's.
+        string path = WriteConfig(tmp.Path, Space("""{ "bdlm.lambda": [0.1, 0.5, 1.0], "bdlm.tau": [1, 2.0, 4] }"""));
+        List<string> Order(int seed) => TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = 1, Seed = seed }).Trials()
+            .Select(t => $"{t.Id}:{(t.Baseline ? "baseline" : TunePlan.Describe(t.Settings))}").ToList();
+        var first = Order(1);
+        Assert.Equal(first, Order(1));
+        Assert.Equal("0:baseline", first[0]);
+        Assert.Equal(9, first.Count); // 9 combinations, one of them the baseline's: 8 random trials after it
+        Assert.Equal(first.Count, first.Select(s => s[(s.IndexOf(':') + 1)..]).Distinct().Count());
+        Assert.DoesNotContain(first, s => s.EndsWith("bdlm.lambda=0.5 bdlm.tau=2"));
+        Assert.NotEqual(first, Order(2));
+
+        var plan = TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = 1 });
+        var baseline = plan.Trials().First();
+        Assert.Equal(0.5, baseline.Settings.Single(kv => kv.Key == "bdlm.lambda").Value!.GetValue<double>());
+        Assert.Equal(["bdlm"], baseline.Config.Methods);
+        Assert.Equal([3], baseline.Config.Seeds); // the config's first seed trains every trial
+        var trial = plan.Trials().Skip(1).First();
+        Assert.Equal(trial.Settings[0].Value!.GetValue<double>(), trial.Config.Bdlm.Lambda);
+        Assert.Equal(trial.Settings[1].Value!.GetValue<double>(), trial.Config.Bdlm.Tau);
+    }
+
+    [Fact]
+    public void TheStage0KeyFollowsTheDsmAndNotTheLoop()
+    {
+        var c = new ExperimentConfig { Datasets = [new ExperimentDataset { Name = "x", Data = new BridgeRec.Data.DataConfig { Path = "/d" } }] };
+        var ds = c.Datasets[0];
+        string k = Stage0Store.KeyOf(c, ds, 1.0, 1);
+        Assert.Equal(k, Stage0Store.KeyOf(c with { Bdlm = c.Bdlm with { Lambda = 0.1, Tau = 4, Rounds = 3, DsmLr = 1e-4, LrIsm = 1e-4 }, Methods = ["bdlm"], Seeds = [9] }, ds, 1.0, 1));
+        Assert.NotEqual(k, Stage0Store.KeyOf(c, ds, 1.0, 2));
+        Assert.NotEqual(k, Stage0Store.KeyOf(c with { Dsm = c.Dsm with { Dim = 32 } }, ds, 1.0, 1));
+        Assert.NotEqual(k, Stage0Store.KeyOf(c with { Dsm = c.Dsm with { Train = c.Dsm.Train with { Lr = 0.01 } } }, ds, 1.0, 1));
+        Assert.NotEqual(k, Stage0Store.KeyOf(c, ds with { ValidationUsers = 5 }, 1.0, 1));
+        Assert.NotEqual(k, Stage0Store.KeyOf(c with { Monitor = "hr@20" }, ds, 1.0, 1));
+    }
+
+    /// <summary>A trial runner that trains nothing: each trial "takes" <paramref name="seconds"/> on a fake clock, and its LLM scores by lambda.</summary>
+    sealed class FakeRunner(FakeTime time, double seconds) : ITrialRunner
+    {
+        public List<int> Ran { get; } = [];
+        public bool HasStage0(Trial trial) => Ran.Count > 0;
+        public TrialOutcome Run(Trial trial, CancellationToken ct)
+        {
+            Ran.Add(trial.Id);
+            time.Advance(seconds);
+            double lambda = trial.Config.Bdlm.Lambda;
+            var rounds = new List<RoundRow>
+            {
+                new(0, null, new() { ["hr@10"] = 0.2 }, double.NaN, 1),
+                new(1, new() { ["hr@10"] = 0.1 + lambda / 10 }, new() { ["hr@10"] = 0.21 }, 1.0, seconds),
+            };
+            return new TrialOutcome(rounds, 1, 1, "k", Ran.Count > 1, Ran.Count > 1 ? 0 : 5, 0);
+        }
+    }
+
+    sealed class FakeTime : TimeProvider
+    {
+        long _ticks;
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+        public override long GetTimestamp() => _ticks;
+        public void Advance(double seconds) => _ticks += (long)(seconds * TimeSpan.TicksPerSecond);
+    }
+
+    [Fact]
+    public void TheBudgetStopsTheSearch()
+    {
+        using var tmp = new TestData.TempDir();
+        string path = WriteConfig(tmp.Path, Space("""{ "bdlm.lambda": [0.1, 1.0, 2.0], "bdlm.tau": [1, 4] }"""));
+        var plan = TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = 2, OutDir = tmp.File("out") });
+        var time = new FakeTime();
+        var runner = new FakeRunner(time, 50);
+        var log = new List<string>();
+        var s = Tuner.Run(plan, runner, false, log.Add, default, time);
+        // 50 s each in 120 s: after two trials 20 s are left, less than the fastest trial took: the third is not started.
+        Assert.Equal([0, 1], runner.Ran);
+        Assert.Equal(2, s.TrialsRun);
+        Assert.Contains("trial 2 not started", s.StopReason);
+        Assert.Contains(log, l => l.Contains("tune stopped: trial 2 not started"));
+        Assert.Equal(2, TrialsFile.Load(s.OutDir)!.Trials.Count);
+
+        // A trial still running when the budget ends is cancelled and not recorded (real time: 1.2 s of budget).
+        var slow = TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = 0.02, OutDir = tmp.File("slow") });
+        var blocking = new BlockingRunner();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var c = Tuner.Run(slow, blocking, false, null, default, TimeProvider.System);
+        Assert.True(clock.Elapsed.TotalSeconds < 20, $"took {clock.Elapsed.TotalSeconds:F1}s");
+        Assert.True(blocking.SawCancellation);
+        Assert.Contains("trial 0 was cancelled when the budget ran out", c.StopReason);
+        Assert.Equal(0, c.TrialsRun);
+        Assert.Empty(TrialsFile.Load(c.OutDir)!.Trials);
+        Assert.False(File.Exists(Path.Combine(c.OutDir, Tuner.ChosenFile)));
+    }
+
+    sealed class BlockingRunner : ITrialRunner
+    {
+        public bool SawCancellation { get; private set; }
+        public bool HasStage0(Trial trial) => false;
+        public TrialOutcome Run(Trial trial, CancellationToken ct)
+        {
+            SawCancellation = ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(30));
+            ct.ThrowIfCancellationRequested();
+            throw new InvalidOperationException("the budget did not cancel the trial");
+        }
+    }
+
+    [Fact]
+    public void ARerunSkipsFinishedTrialsAndRefusesAnotherSearch()
+    {
+        using var tmp = new TestData.TempDir();
+        string path = WriteConfig(tmp.Path, Space("""{ "bdlm.lambda": [0.1, 1.0, 2.0], "bdlm.tau": [1, 4] }"""));
+        TunePlan Plan(int trials, int? seed = null) => TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = 60, OutDir = tmp.File("out"), Trials = trials, Seed = seed });
+        var time = new FakeTime();
+
+        var first = new FakeRunner(time, 10);
+        var s1 = Tuner.Run(Plan(2), first, false, null, default, time);
+        Assert.Equal([0, 1], first.Ran);
+        Assert.Equal("the trial limit (2) is reached", s1.StopReason);
+
+        var second = new FakeRunner(time, 10);
+        var log = new List<string>();
+        var s2 = Tuner.Run(Plan(4), second, false, log.Add, default, time);
+        Assert.Equal([2, 3], second.Ran);
+        Assert.Equal(2, s2.TrialsSkipped);
+        Assert.Contains(log, l => l.StartsWith("trial 0: done earlier") && l.EndsWith("skipped"));
+        var file = TrialsFile.Load(s2.OutDir)!;
+        Assert.Equal([0, 1, 2, 3], file.Trials.Select(t => t.Id));
+        Assert.True(file.Trials[0].Baseline);
+
+        // The score: each model's validation hr@10 at its kept round over stage 0's 0.2, averaged.
+        var t1 = file.Trials[1];
+        double lambda = t1.Settings["bdlm.lambda"]!.GetValue<double>();
+        Assert.Equal(0.21 / 0.2, t1.Dsm.Part, 9);
+        Assert.Equal((0.1 + lambda / 10) / 0.2, t1.Llm.Part, 9);
+        Assert.Equal((t1.Dsm.Part + t1.Llm.Part) / 2, t1.Score, 9);
+        // chosen.json holds the best trial's settings as a config fragment.
+        var best = file.Trials.OrderByDescending(t => t.Score).First();
+        var chosen = JsonNode.Parse(File.ReadAllText(s2.ChosenPath))!;
+        Assert.Equal(best.Settings["bdlm.lambda"]!.GetValue<double>(), chosen["bdlm"]!["lambda"]!.GetValue<double>());
+        Assert.Contains("**chosen**", File.ReadAllText(s2.ReportPath));
+
+        // Everything done: nothing runs again.
+        var third = new FakeRunner(time, 10);
+        Assert.Equal(0, Tuner.Run(Plan(4), third, false, null, default, time).TrialsRun);
+        Assert.Empty(third.Ran);
+
+        // Another search seed is another search: refused, nothing written, unless --overwrite.
+        byte[] before = File.ReadAllBytes(s2.TrialsPath);
+        var e = Assert.Throws<InvalidOperationException>(() => Tuner.Run(Plan(2, seed: 7), new FakeRunner(time, 10), false, null, default, time));
+        Assert.Contains("--overwrite", e.Message);
+        Assert.Equal(before, File.ReadAllBytes(s2.TrialsPath));
+        var fresh = new FakeRunner(time, 10);
+        Tuner.Run(Plan(2, seed: 7), fresh, true, null, default, time);
+        Assert.Equal([0, 1], fresh.Ran);
+        Assert.Equal(7, TrialsFile.Load(s2.OutDir)!.SearchSeed);
+    }
+
+    static string RepoRoot() => TestData.RepositoryRoot() ?? throw new DirectoryNotFoundException("BridgeRec.slnx not found above the test binaries");
+
+    /// <summary>experiments/tiny.json written as tmp/experiments/<paramref name="name"/> with its data paths pointed at the shared data, edited.</summary>
+    internal static string TinyConfig(string dir, Action<JsonObject>? edit = null, string name = "tiny.json")
+    {
+        var c = ConfigJson.ReadFile(Path.Combine(RepoRoot(), "experiments", "tiny.json"));
+        var data = c["datasets"]![0]!["data"]!;
+        data["path"] = Path.Combine(TestData.Benchmarks, "ml-100k", "loo");
+        data["items"] = Path.Combine(TestData.Root, "movielens-100k");
+        edit?.Invoke(c);
+        Directory.CreateDirectory(Path.Combine(dir, "experiments"));
+        string path = Path.Combine(dir, "experiments", name);
+        File.WriteAllText(path, c.ToJsonString());
+        return path;
+    }
+
+    /// <summary>A validation-only run never reaches the test split: no evaluator built or asked, rows with validation metrics only.</summary>
+    [Fact]
+    public void AValidationOnlyRunNeverEvaluatesTest()
+    {
+        using var tmp = new TestData.TempDir();
+        var config = ExperimentConfig.FromJsonFile(TinyConfig(tmp.Path)) with { Methods = ["pop", "mf"], Output = tmp.File("out") };
+        var split = ExperimentRunner.LoadRankingSplit(config.Datasets[0]);
+        var run = ExperimentRunner.RunValidationOnly(config, split, 1);
+        Assert.Equal(0, run.TestEvaluations);
+        Assert.Equal(["mf", "pop"], run.Rows.Select(r => r.Method).Order());
+        foreach (var row in run.Rows)
+        {
+            Assert.Equal(["validation"], row.Metrics.Keys);
+            Assert.Contains("hr@10", row.Metrics["validation"].Keys);
+            Assert.Empty(row.Buckets);
+        }
+        Assert.False(Directory.Exists(tmp.File("out")));
+
+        // The same gate counts in a normal run: there the test split is evaluated.
+        var normal = ExperimentRunner.Run(config with { Methods = ["pop"] });
+        Assert.True(normal.TestEvaluations > 0);
+        Assert.Contains("full", JsonSerializer.Deserialize<ResultsFile>(File.ReadAllText(normal.ResultsPath), ExperimentConfig.JsonOptions)!.Runs.Single().Metrics.Keys);
+    }
+
+}
+
+/// <summary>The tune verb on real data (in the console collection: it runs the program, which writes to the console).</summary>
+[Collection("console")]
+public class TuneEndToEndTests
+{
+    static JsonObject Space(string json) => TuneTests.Space(json);
+    static string TinyConfig(string dir, Action<JsonObject>? edit = null, string name = "tiny.json") => TuneTests.TinyConfig(dir, edit, name);
+
+    static int Cli(params string[] args) => BridgeRec.Cli.Program.Main(args).GetAwaiter().GetResult();
+
+    /// <summary>tune on the tiny experiment (two trials, stage 0 trained once), resumed, and its choice used by an experiment.</summary>
+    [Fact]
+    public void TheTinyTuneRunsEndToEndAndAnExperimentUsesItsChoice()
+    {
+        using var tmp = new TestData.TempDir();
+        string config = TinyConfig(tmp.Path, c =>
+        {
+            c["bdlm"]!["llm_users_per_epoch"] = 8;
+            c["datasets"]![0]!["validation_users"] = 10;
+            c["tune"] = Space("""{ "bdlm.lambda": [0.1, 1.0], "bdlm.tau": [1, 4] }""");
+        });
+        string outDir = tmp.File("tune");
+        var log = new List<string>();
+        var s = Tuner.Run(new TuneRequest { ConfigPath = config, BudgetMinutes = 60, Trials = 2, OutDir = outDir }, log.Add);
+        Assert.Equal(2, s.TrialsRun);
+        Assert.Equal(0, s.TestEvaluations);
+        var file = TrialsFile.Load(outDir)!;
+        Assert.Equal([0, 1], file.Trials.Select(t => t.Id));
+        Assert.False(file.Trials[0].Stage0Reused);
+        Assert.True(file.Trials[1].Stage0Reused); // the same DSM settings: stage 0 trained once
+        Assert.Equal(file.Trials[0].Stage0Value, file.Trials[1].Stage0Value);
+        Assert.Single(Directory.GetFiles(Path.Combine(outDir, Tuner.Stage0Folder), "*.safetensors"));
+        foreach (var t in file.Trials)
+        {
+            Assert.True(double.IsFinite(t.Score) && t.Score >= 0, $"trial {t.Id} score {t.Score}");
+            Assert.Equal([0, 1], t.Rounds.Select(r => r.Round));
+            Assert.NotNull(t.Rounds[1].Llm);
+            Assert.Equal(t.Rounds[t.Dsm.BestRound].Dsm["hr@10"], t.Dsm.Value);
+        }
+        Assert.Contains(log, l => l.Contains("reused"));
+        string text = File.ReadAllText(s.TrialsPath);
+        Assert.DoesNotContain("\"full\"", text);
+        Assert.DoesNotContain("\"sampled\"", text);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "models")));
+        Assert.Contains("| 0 (baseline)", File.ReadAllText(s.ReportPath));
+
+        // The same command again: both trials are in trials.json, nothing trains.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, Cli("tune", "--config", config, "--budget", "60", "--trials", "2", "--out", outDir));
+        Assert.True(clock.Elapsed.TotalSeconds < 20, $"resume took {clock.Elapsed.TotalSeconds:F1}s");
+        Assert.Equal(2, TrialsFile.Load(outDir)!.Trials.Count);
+        // Another search into the same folder is refused (exit 2).
+        Assert.Equal(2, Cli("tune", "--config", config, "--budget", "60", "--trials", "2", "--out", outDir, "--seed", "9"));
+
+        // An experiment with "tuned" runs with the chosen settings and records where they came from.
+        var chosen = JsonNode.Parse(File.ReadAllText(s.ChosenPath))!;
+        string tunedConfig = TinyConfig(tmp.Path, c =>
+        {
+            c["name"] = "tiny-tuned";
+            c["methods"] = new JsonArray("pop");
+            c["tuned"] = "tune/chosen.json"; // relative, like the data paths: against tmp
+            c["output"] = "exp";
+        }, "tiny-tuned.json");
+        var merged = ExperimentConfig.FromJsonFile(tunedConfig);
+        Assert.Equal(chosen["bdlm"]!["lambda"]!.GetValue<double>(), merged.Bdlm.Lambda);
+        Assert.Equal(chosen["bdlm"]!["tau"]!.GetValue<double>(), merged.Bdlm.Tau);
+        Assert.Equal(s.ChosenPath, merged.Tuned);
+        Assert.Equal(2, merged.Bdlm.DsmEpochs); // the config's own settings stay where the fragment says nothing
+        var summary = ExperimentRunner.Run(merged);
+        var written = JsonNode.Parse(File.ReadAllText(Path.Combine(summary.OutputDir, "config.json")))!;
+        Assert.Equal(s.ChosenPath, written["tuned"]!.GetValue<string>());
+        Assert.Equal(merged.Bdlm.Lambda, written["bdlm"]!["lambda"]!.GetValue<double>());
+        Assert.Contains("bridgerec tune", File.ReadAllText(summary.ReportPath));
+
+        // A tuned file with a key the config does not have is an error naming file and key.
+        File.WriteAllText(tmp.File("bad.json"), """{ "bdlm": { "lamda": 1 } }""");
+        string badTuned = TinyConfig(tmp.Path, c => c["tuned"] = "bad.json", "bad-tuned.json");
+        var e = Assert.Throws<InvalidDataException>(() => ExperimentConfig.FromJsonFile(badTuned));
+        Assert.Contains("bad.json", e.Message);
+        Assert.Contains("bdlm.lamda", e.Message);
+    }
+}
