@@ -35,8 +35,8 @@ internal static class ReportClaims
             var floor = new[] { "pop", "mf" }.Where(Has).ToList();
             if (floor.Count == 0) continue;
             var l = S(llmSide);
-            md.AppendLine($"- {llmSide} {(floor.All(f => l.Mean > S(f).Mean) ? "beats" : "does not beat")} "
-                + string.Join(" and ", floor.Select(f => $"{f} ({l} vs {S(f)})")) + ".");
+            md.AppendLine($"- {llmSide} (the LLM side alone) against " + string.Join("; against ", floor.Select(f =>
+                $"{f}: {(l.Mean > S(f).Mean ? "above" : "not above")} ({l} vs {S(f)})")) + ".");
         }
         if (Has("bdlm-llm") && Has("one-way"))
         {
