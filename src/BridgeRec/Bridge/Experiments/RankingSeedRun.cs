@@ -154,9 +154,10 @@ internal sealed class RankingSeedRun
 
     void RunLlmText()
     {
-        _r.Log($"training llm-text (text-only prompts, {LlmEpochs} epochs, seed {_seed})");
+        _r.Log($"training llm-text (text-only prompts, {_c.Backbone.Display}, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
-        using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir);
+        // The item-text table is the backbone's own encoder's (MiniLM's when the backbone is a checkpoint folder).
+        using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder);
         TorchRuntime.Seed(_seed);
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
