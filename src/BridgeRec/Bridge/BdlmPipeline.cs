@@ -45,7 +45,7 @@ public static class BdlmPipeline
         var (backbone, tokenizer) = spec.Backbone.Load();
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-        using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir) : null;
+        using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir, encoder: spec.Backbone.Encoder) : null;
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
             PromptBuilder.Histories(split, includeValidation: false), tower: spec.Tower, itemText: features);
 

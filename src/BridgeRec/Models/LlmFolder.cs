@@ -67,7 +67,8 @@ public static class LlmFolder
             var (backbone, tokenizer) = spec.Backbone.Load();
             backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
             var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-            using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir()) : null;
+            // The item-text features of the encoder it was trained with, as BdlmPipeline computed them.
+            using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir(), encoder: spec.Backbone.Encoder) : null;
             llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
                 PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true, tower: spec.Tower, itemText: features);
             var loaded = SafeTensors.Load(weightsPath);

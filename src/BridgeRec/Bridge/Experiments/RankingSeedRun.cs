@@ -175,7 +175,8 @@ internal sealed class RankingSeedRun
     {
         var dsm = Stage0Copy(stage0);
         TorchRuntime.Seed(_seed);
-        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir) : null;
+        // The LLM's item text, like llm-text's table, is its own encoder's (MiniLM's for a checkpoint folder).
+        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
         return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
             tower: _c.Tower, itemText: features));
     }
