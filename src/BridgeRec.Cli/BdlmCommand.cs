@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace BridgeRec.Cli;
 
-/// <summary>bdlm: collaborative training of a trained DSM folder and the MiniLM recommender into a folder both inference paths read.</summary>
+/// <summary>bdlm: collaborative training of a trained DSM folder and the LLM recommender (MiniLM or Arctic-embed-xs) into a folder both inference paths read.</summary>
 public static class BdlmCommand
 {
     static readonly Option<string> From = new("--from") { Description = "trained DSM folder (from 'bridgerec train'): stage 0", Required = true };
@@ -39,7 +39,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -64,8 +64,11 @@ public static class BdlmCommand
             var prompt = new PromptOptions();
             prompt = prompt with { MaxHistory = p.GetValue(MaxHistory) ?? prompt.MaxHistory, MaxTokens = p.GetValue(MaxTokens) ?? prompt.MaxTokens };
             var backbone = new BackboneSettings();
-            backbone = backbone with { Mode = p.GetValue(Mode) ?? backbone.Mode, Lora = backbone.Lora with { Rank = p.GetValue(LoraRank) ?? backbone.Lora.Rank } };
-            _ = backbone.TrainingMode; // validates --mode
+            backbone = backbone with
+            {
+                Name = Options.BackboneName(p), Mode = p.GetValue(Mode) ?? backbone.Mode, Lora = backbone.Lora with { Rank = p.GetValue(LoraRank) ?? backbone.Lora.Rank },
+            };
+            backbone.Validate(); // --backbone and --mode
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
             double? temperature = p.GetValue(Temperature) is double t ? (t == 0 ? null : t) : new LlmTowerOptions().Temperature;
@@ -82,7 +85,7 @@ public static class BdlmCommand
     {
         var (config, split, model) = AnsiConsole.Status().Start("loading the stage-0 model and data", _ => DsmFolder.Load(from));
         if (model is not DomainModel dsm) throw new ArgumentException($"--from {from}: a {config.Model} model has no shared module to train; train lightgcn or mf first");
-        AnsiConsole.MarkupLine(Markup.Escape($"BDLM from {config.Model} ({from}): {options.Rounds} round(s), lambda {options.Lambda}, tau {options.Tau}, MiniLM {spec.Backbone.Mode}, prompts of up to {spec.Prompt.MaxHistory} items / {spec.Prompt.MaxTokens} tokens"));
+        AnsiConsole.MarkupLine(Markup.Escape($"BDLM from {config.Model} ({from}): {options.Rounds} round(s), lambda {options.Lambda}, tau {options.Tau}, {spec.Backbone.Display} {spec.Backbone.Mode}, prompts of up to {spec.Prompt.MaxHistory} items / {spec.Prompt.MaxTokens} tokens"));
         int lastTenth = -1;
         var trainer = new BdlmTrainer(options, config.Train)
         {
@@ -97,7 +100,7 @@ public static class BdlmCommand
         };
         var run = BdlmPipeline.Run(config, split, dsm, spec, options, outDir, trainer, ct, overwrite);
         ConsoleUi.Metrics($"BDLM-DSM ({config.Model}, round {run.Train.BestDsmRound}), test", run.DsmTest);
-        ConsoleUi.Metrics($"BDLM-LLM (MiniLM, round {run.Train.BestLlmRound}), test", run.LlmTest);
+        ConsoleUi.Metrics($"BDLM-LLM ({spec.Backbone.Display}, round {run.Train.BestLlmRound}), test", run.LlmTest);
         AnsiConsole.MarkupLine(Markup.Escape($"model folder: {outDir} ({run.Seconds:F0}s)"));
         dsm.Dispose();
         return run;

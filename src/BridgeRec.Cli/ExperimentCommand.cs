@@ -19,9 +19,11 @@ public static class ExperimentCommand
         c.Options.Add(Out);
         c.Options.Add(Seeds);
         c.Options.Add(Methods);
+        c.Options.Add(Options.Backbone);
         c.Options.Add(Options.Overwrite);
         c.SetAction((p, ct) => Program.Guard(() =>
         {
+            string? backbone = Options.BackboneName(p); // checked before the config is read
             var config = ExperimentConfig.FromJsonFile(p.GetValue(ConfigFile)!);
             if (p.GetValue(Out) is { } outDir) config = config with { Output = Path.GetFullPath(outDir) };
             if (p.GetValue(Seeds) is { } seeds)
@@ -29,6 +31,7 @@ public static class ExperimentCommand
                     int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : throw new ArgumentException($"--seeds: '{s}' is not an integer")).ToArray() };
             if (p.GetValue(Methods) is { } methods)
                 config = config with { Methods = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
+            if (backbone is not null) config = config with { Backbone = config.Backbone with { Name = backbone } };
             var start = DateTime.Now;
             void Log(string line) => Console.WriteLine($"[{(DateTime.Now - start).TotalSeconds,7:F1}s] {line}");
             if (config.Tuned is { } tuned) Log($"settings merged from the tuned file {tuned}");

@@ -83,7 +83,7 @@ public static class ExplainCommand
     {
         var spec = LlmFolder.ReadSpec(dir);
         if (spec.Backbone.Path is null)
-            throw new InvalidOperationException($"--model {dir}: its LLM is MiniLM, an encoder that cannot write text; explanations need a BDLM folder trained with backbone.path set to a decoder checkpoint (docs/decoders.md)");
+            throw new InvalidOperationException($"--model {dir}: its LLM is {spec.Backbone.Display}, an encoder that cannot write text; explanations need a BDLM folder trained with backbone.path set to a decoder checkpoint (docs/decoders.md)");
         var llm = LlmFolder.Load(dir, split);
         if (llm.Backbone is not DecoderModel)
         {

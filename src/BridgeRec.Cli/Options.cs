@@ -42,6 +42,14 @@ public static class Options
     public static readonly Option<string?> Monitor = new("--monitor") { Description = "validation metric for early stopping (default recall@20)" };
     public static readonly Option<string?> Ks = new("--ks") { Description = "cut-offs for the metrics, comma-separated (default 10,20)" };
     public static readonly Option<string?> Device = new("--device") { Description = "cpu | cuda (needs the TorchSharp CUDA package)" };
+    public static readonly Option<string?> Backbone = new("--backbone")
+    {
+        Description = "the LLM's encoder, embedded in its NuGet package: " + string.Join(" | ", Language.EmbeddedEncoder.All.Select(e => e.Name)) + " (default minilm)",
+    };
+
+    /// <summary>The --backbone value, checked: null when not given; an unknown name is an error listing the valid ones.</summary>
+    public static string? BackboneName(ParseResult p) =>
+        p.GetValue(Backbone) is { } name ? Language.EmbeddedEncoder.Get(name, "--backbone").Name : null;
 
     public static void AddData(Command c)
     {

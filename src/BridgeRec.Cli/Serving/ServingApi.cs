@@ -86,7 +86,7 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         };
         if (m.LlmName is { } llm)
             methods["llm"] = new(llm, m.LlmIsGenerative,
-                $"MiniLM encoder over the history's text with user/item task tokens, BDLM round {m.LlmSpec!.BestRound}; scores items, writes no text");
+                $"{m.LlmSpec!.Backbone.Display} encoder over the history's text with user/item task tokens, BDLM round {m.LlmSpec!.BestRound}; scores items, writes no text");
         var o = service.Options;
         var (batches, requests, largest) = service.LlmStats;
         return Results.Json(new ModelInfo(m.Directory, m.Generation, m.Split.ToString(), m.Dataset.NumUsers, m.Dataset.NumItems, m.Dsm.Dim,

@@ -42,10 +42,10 @@ public static class BdlmPipeline
 
         // Seeded before any weight is made: the LoRA adapters that SetTrainingMode adds draw from it too.
         TorchRuntime.Seed(options.Seed);
-        var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
+        var (backbone, tokenizer) = spec.Backbone.Load();
         backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-        using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir) : null;
+        using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir, encoder: spec.Backbone.Encoder) : null;
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
             PromptBuilder.Histories(split, includeValidation: false), tower: spec.Tower, itemText: features);
 

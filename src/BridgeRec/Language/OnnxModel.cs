@@ -15,6 +15,9 @@ public sealed record OnnxNode(string Name, string OpType, string Domain, IReadOn
 {
     /// <summary>The node's integer attributes (AttributeProto.i), such as Gemm's transB; other attribute kinds are not kept.</summary>
     public IReadOnlyDictionary<string, long> IntAttributes { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>The node's tensor attributes (AttributeProto.t), such as a Constant node's value.</summary>
+    public IReadOnlyDictionary<string, OnnxTensor> TensorAttributes { get; init; } = new Dictionary<string, OnnxTensor>();
 }
 
 /// <summary>
@@ -43,7 +46,7 @@ public sealed class OnnxTensor
 /// initializers (dense, stored inside the file) and the names of its inputs and outputs.
 /// Field numbers follow onnx.proto: ModelProto.graph = 7; GraphProto node = 1,
 /// initializer = 5, input = 11, output = 12, sparse_initializer = 15; NodeProto input = 1,
-/// output = 2, name = 3, op_type = 4, attribute = 5, domain = 7; AttributeProto name = 1, i = 3; TensorProto dims = 1, data_type = 2,
+/// output = 2, name = 3, op_type = 4, attribute = 5, domain = 7; AttributeProto name = 1, i = 3, t = 5; TensorProto dims = 1, data_type = 2,
 /// segment = 3, float_data = 4, int32_data = 5, int64_data = 7, name = 8, raw_data = 9,
 /// external_data = 13, data_location = 14; ValueInfoProto name = 1.
 /// </summary>
@@ -148,7 +151,7 @@ public sealed class OnnxModel
                 case 1:
                     r.Expect(wire, WireType.LengthDelimited, "GraphProto.node");
                     var n = r.ReadMessage();
-                    graph.Nodes.Add(ReadNode(ref n));
+                    graph.Nodes.Add(ReadNode(ref n, source));
                     break;
                 case 5:
                     r.Expect(wire, WireType.LengthDelimited, "GraphProto.initializer");
@@ -174,11 +177,12 @@ public sealed class OnnxModel
         return graph;
     }
 
-    static OnnxNode ReadNode(ref ProtobufReader r)
+    static OnnxNode ReadNode(ref ProtobufReader r, string source)
     {
         var inputs = new List<string>();
         var outputs = new List<string>();
         var ints = new Dictionary<string, long>(StringComparer.Ordinal);
+        var tensors = new Dictionary<string, OnnxTensor>(StringComparer.Ordinal);
         string name = "", op = "", domain = "";
         while (r.TryReadKey(out int field, out WireType wire))
         {
@@ -191,26 +195,35 @@ public sealed class OnnxModel
                 case 7 when wire == WireType.LengthDelimited: domain = r.ReadString(); break;
                 case 5 when wire == WireType.LengthDelimited:
                     var a = r.ReadMessage();
-                    if (ReadIntAttribute(ref a) is (string key, long value)) ints[key] = value;
+                    var (key, value, t) = ReadAttribute(ref a, source);
+                    if (key.Length == 0) break;
+                    if (value is long v) ints[key] = v;
+                    if (t is not null) tensors[key] = t;
                     break;
                 default: r.Skip(wire, field); break;
             }
         }
-        return new OnnxNode(name, op, domain, inputs, outputs) { IntAttributes = ints };
+        return new OnnxNode(name, op, domain, inputs, outputs) { IntAttributes = ints, TensorAttributes = tensors };
     }
 
-    /// <summary>AttributeProto: name = 1, i = 3 (int64); null when the attribute holds no integer.</summary>
-    static (string, long)? ReadIntAttribute(ref ProtobufReader r)
+    /// <summary>AttributeProto: name = 1, i = 3 (int64), t = 5 (TensorProto); other kinds are skipped.</summary>
+    static (string Name, long? Int, OnnxTensor? Tensor) ReadAttribute(ref ProtobufReader r, string source)
     {
         string name = "";
         long? value = null;
+        OnnxTensor? tensor = null;
         while (r.TryReadKey(out int field, out WireType wire))
         {
             if (field == 1 && wire == WireType.LengthDelimited) name = r.ReadString();
             else if (field == 3 && wire == WireType.Varint) value = r.ReadInt64();
+            else if (field == 5 && wire == WireType.LengthDelimited)
+            {
+                var t = r.ReadMessage();
+                tensor = ReadTensor(ref t, source);
+            }
             else r.Skip(wire, field);
         }
-        return value is long v && name.Length > 0 ? (name, v) : null;
+        return (name, value, tensor);
     }
 
     static string ReadValueInfoName(ref ProtobufReader r)

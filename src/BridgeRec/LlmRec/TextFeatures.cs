@@ -8,25 +8,32 @@ using static TorchSharp.torch;
 namespace BridgeRec.LlmRec;
 
 /// <summary>
-/// Frozen sentence embeddings of every item's text, [numItems, 384], from the MiniLM backbone
-/// (all-MiniLM-L6-v2: mean pooling, L2-normalised rows). They are fixed features, not ISM rows:
-/// a text-augmented DSM learns only a projection of them. Computing them takes seconds to
-/// minutes on a CPU, so they are cached on disk under a name that hashes the texts.
+/// Frozen sentence embeddings of every item's text, [numItems, 384], from an encoder embedded in a NuGet package:
+/// MiniLM by default (all-MiniLM-L6-v2: mean pooling, L2-normalised rows), or Arctic-embed-xs ([CLS] pooling,
+/// L2-normalised rows) where the LLM backbone is that encoder. They are fixed features, not ISM rows: a
+/// text-augmented DSM learns only a projection of them. Computing them takes seconds to minutes on a CPU, so they
+/// are cached on disk under a name that hashes the encoder and the texts.
 /// </summary>
 public static class TextFeatures
 {
+    /// <summary>The default encoder's model id, the first line of the cache key.</summary>
     public const string Backbone = "all-MiniLM-L6-v2";
+    /// <summary>The width of the features: the hidden size of every embedded encoder (checked when they are computed).</summary>
     public const int Dim = 384, ChunkSize = 64, MaxLength = 128;
 
     /// <summary>The text each item is embedded from: its rendered text, or its original id when it has none.</summary>
     public static string[] Texts(Dataset d) =>
         Enumerable.Range(0, d.NumItems).Select(i => d.TextOf(i)?.Render() ?? d.Items.Original(i)).ToArray();
 
-    /// <summary>A stable key of the texts and the backbone (SHA-256, first 16 hex digits).</summary>
-    public static string CacheKey(IReadOnlyList<string> texts)
+    /// <summary>
+    /// A stable key of the texts and the encoder (SHA-256, first 16 hex digits). The encoder enters as its model id,
+    /// so MiniLM's keys (and cache file names) are the ones written before there was a choice of encoder.
+    /// </summary>
+    public static string CacheKey(IReadOnlyList<string> texts, EmbeddedEncoder? encoder = null)
     {
+        encoder ??= EmbeddedEncoder.MiniLm;
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(Encoding.UTF8.GetBytes($"{Backbone}\nmax_length={MaxLength}\nitems={texts.Count}\n"));
+        sha.AppendData(Encoding.UTF8.GetBytes($"{encoder.ModelId}\nmax_length={MaxLength}\nitems={texts.Count}\n"));
         foreach (string t in texts)
         {
             // Length-prefixed, so no two different lists of texts hash the same stream of bytes.
@@ -37,28 +44,29 @@ public static class TextFeatures
         return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 
-    public static string CachePath(IReadOnlyList<string> texts, string cacheDir) =>
-        Path.Combine(cacheDir, $"text-features-{CacheKey(texts)}.safetensors");
+    public static string CachePath(IReadOnlyList<string> texts, string cacheDir, EmbeddedEncoder? encoder = null) =>
+        Path.Combine(cacheDir, $"text-features-{CacheKey(texts, encoder)}.safetensors");
 
     /// <summary>
     /// The dataset's text features from <c>cacheDir/text-features-HASH.safetensors</c>, computing and
     /// writing them (atomically) when that file is missing or does not hold [numItems, 384].
-    /// Returns a float32 CPU tensor the caller owns.
+    /// <paramref name="encoder"/> null: MiniLM. Returns a float32 CPU tensor the caller owns.
     /// </summary>
-    public static Tensor LoadOrCompute(Dataset d, string cacheDir, Action<int, int>? progress = null) =>
-        LoadOrCompute(Texts(d), d.Name, cacheDir, progress);
+    public static Tensor LoadOrCompute(Dataset d, string cacheDir, Action<int, int>? progress = null, EmbeddedEncoder? encoder = null) =>
+        LoadOrCompute(Texts(d), d.Name, cacheDir, progress, encoder);
 
-    /// <summary>As <see cref="LoadOrCompute(Dataset, string, Action{int, int}?)"/> for one text per item index (<paramref name="name"/> goes into the file's metadata).</summary>
-    public static Tensor LoadOrCompute(IReadOnlyList<string> texts, string name, string cacheDir, Action<int, int>? progress = null)
+    /// <summary>As <see cref="LoadOrCompute(Dataset, string, Action{int, int}?, EmbeddedEncoder?)"/> for one text per item index (<paramref name="name"/> goes into the file's metadata).</summary>
+    public static Tensor LoadOrCompute(IReadOnlyList<string> texts, string name, string cacheDir, Action<int, int>? progress = null, EmbeddedEncoder? encoder = null)
     {
-        string path = CachePath(texts, cacheDir);
+        encoder ??= EmbeddedEncoder.MiniLm;
+        string path = CachePath(texts, cacheDir, encoder);
         if (File.Exists(path) && TryLoad(path, texts.Count) is { } cached) return cached;
-        var features = Compute(texts, progress);
+        var features = Compute(texts, progress, encoder);
         Directory.CreateDirectory(cacheDir);
         // SafeTensors.Save writes a temporary file and renames it: a reader never sees half a cache.
         SafeTensors.Save(path, new Dictionary<string, Tensor> { ["features"] = features }, new Dictionary<string, string>
         {
-            ["backbone"] = Backbone, ["max_length"] = MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["backbone"] = encoder.ModelId, ["max_length"] = MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["items"] = texts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), ["dataset"] = name,
         });
         return features;
@@ -76,14 +84,19 @@ public static class TextFeatures
         return result;
     }
 
-    /// <summary>Embeds the texts with the embedded MiniLM, in chunks of 64, reporting (done, total) after each chunk.</summary>
-    public static Tensor Compute(IReadOnlyList<string> texts, Action<int, int>? progress = null)
+    /// <summary>Embeds the texts with an embedded encoder (null: MiniLM), in chunks of 64, reporting (done, total) after each chunk.</summary>
+    public static Tensor Compute(IReadOnlyList<string> texts, Action<int, int>? progress = null, EmbeddedEncoder? encoder = null)
     {
-        var (model, tokenizer) = BertCheckpoint.MiniLm();
-        using (model) return Compute(texts, model, tokenizer, progress);
+        var (model, tokenizer) = BertCheckpoint.Embedded(encoder ?? EmbeddedEncoder.MiniLm);
+        using (model)
+        {
+            if (model.Config.Hidden != Dim)
+                throw new InvalidDataException($"{encoder ?? EmbeddedEncoder.MiniLm}: hidden size {model.Config.Hidden}, but text features are {Dim} wide");
+            return Compute(texts, model, tokenizer, progress);
+        }
     }
 
-    /// <summary>Embeds the texts with a given sentence encoder (eval mode, no gradient): [texts.Count, hidden], rows L2-normalised.</summary>
+    /// <summary>Embeds the texts with a given sentence encoder (eval mode, no gradient, its own pooling): [texts.Count, hidden], rows L2-normalised.</summary>
     public static Tensor Compute(IReadOnlyList<string> texts, BertModel model, WordPieceTokenizer tokenizer, Action<int, int>? progress = null)
     {
         model.eval();

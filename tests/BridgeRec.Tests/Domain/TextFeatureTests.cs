@@ -2,6 +2,7 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.IO;
+using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.Models;
 using BridgeRec.SharedModule;
@@ -70,6 +71,49 @@ public class TextFeatureTests
         Assert.NotEqual(TextFeatures.CacheKey(["a", "b"]), TextFeatures.CacheKey(["a", "c"]));
         Assert.NotEqual(TextFeatures.CacheKey(["ab", ""]), TextFeatures.CacheKey(["a", "b"]));
         Assert.NotEqual(TextFeatures.CacheKey(["a"]), TextFeatures.CacheKey(["a", ""]));
+    }
+
+    /// <summary>
+    /// The encoder is part of the key. MiniLM's key is the one written before there was a choice of encoder (the
+    /// same bytes hashed: "all-MiniLM-L6-v2", max_length, item count, length-prefixed texts), so existing caches stay valid.
+    /// </summary>
+    [Fact]
+    public void CacheKeyDependsOnTheEncoderAndKeepsMiniLmsKeys()
+    {
+        string[] texts = ["a", "b"];
+        Assert.Equal("bd56db9a0364dc56", TextFeatures.CacheKey(texts)); // SHA-256 of the bytes above, computed outside .NET
+        Assert.Equal(TextFeatures.CacheKey(texts), TextFeatures.CacheKey(texts, EmbeddedEncoder.MiniLm));
+        Assert.Equal("0c2d7886f0c11a6d", TextFeatures.CacheKey(texts, EmbeddedEncoder.ArcticXs));
+        Assert.Equal(Path.Combine("c", "text-features-bd56db9a0364dc56.safetensors"), TextFeatures.CachePath(texts, "c"));
+    }
+
+    /// <summary>Arctic-embed-xs features: their own cache file beside MiniLM's, [CLS]-pooled unit rows, not MiniLM's numbers.</summary>
+    [Fact]
+    public void ArcticFeaturesAreCachedApartFromMiniLms()
+    {
+        using var cache = new TestData.TempDir();
+        var d = TinyDataset();
+        var arctic = EmbeddedEncoder.ArcticXs;
+        using var minilm = TextFeatures.LoadOrCompute(d, cache.Path);
+        using var features = TextFeatures.LoadOrCompute(d, cache.Path, encoder: arctic);
+        Assert.Equal(2, Directory.GetFiles(cache.Path).Length);
+        string file = TextFeatures.CachePath(TextFeatures.Texts(d), cache.Path, arctic);
+        Assert.True(File.Exists(file));
+        Assert.Equal("snowflake-arctic-embed-xs", SafeTensors.ReadHeader(file).Metadata["backbone"]);
+        Assert.Equal([5L, 384L], features.shape);
+        Assert.True((features - minilm).abs().max().item<float>() > 1e-2f);
+
+        var (model, tok) = BertCheckpoint.ArcticXs();
+        using (model)
+        using (no_grad())
+        {
+            var (ids, mask, types) = tok.EncodeBatch([TextFeatures.Texts(d)[1]], TextFeatures.MaxLength).ToTensors();
+            var h = model.Forward(ids, mask, types);
+            var cls = nn.functional.normalize(BertModel.ClsPool(h), p: 2, dim: 1);
+            Assert.True((features[1] - cls[0]).abs().max().item<float>() < 1e-5f);
+        }
+        using var again = TextFeatures.LoadOrCompute(d, cache.Path, (_, _) => Assert.Fail("recomputed"), arctic);
+        Assert.Equal(features.data<float>().ToArray(), again.data<float>().ToArray());
     }
 
     /// <summary>A tiny MF+text model with made-up features and a non-zero projection.</summary>

@@ -17,7 +17,7 @@ public sealed class MiniLmFixture
 
 public class MiniLmTests(MiniLmFixture fx, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<MiniLmFixture>
 {
-    static readonly string[] Sentences =
+    internal static readonly string[] Sentences =
     [
         "", "a", "Toy Story (1995)", "Toy Story (1995), Animation, Children's, Comedy",
         "GoldenEye (1995), Action, Adventure, Thriller", "Misérables, Les (1995), Drama, Musical",

@@ -294,6 +294,51 @@ public class OnnxBertWeightsTests(MiniLmOnnxFixture real, ITestOutputHelper outp
         finally { foreach (var t in w.Values) t.Dispose(); }
     }
 
+    static ProtoWriter ConstantNode(string output, ProtoWriter tensor) =>
+        Node("Constant", "Constant_" + output, [], [output]).Message(5, new ProtoWriter().String(1, "value").Message(5, tensor).Int(20, 4));
+
+    /// <summary>TinyBert plus an attention reshape of the query to [batch, seq, heads, size] and a spelled-out embeddings LayerNorm with epsilon 1e-5, as Constant nodes.</summary>
+    static byte[] TinyBertWithReshape(long heads, long size) => TinyBert(extra: (_, g) =>
+    {
+        g.Message(1, ConstantNode("heads", Int64Tensor("", [1], [heads])));
+        g.Message(1, ConstantNode("head_size", Int64Tensor("", [1], [size])));
+        g.Message(1, Node("Concat", "Concat_q", ["batch", "seq", "heads", "head_size"], ["q_shape"]));
+        g.Message(1, Node("Reshape", "Reshape_q", ["y_100", "q_shape"], ["q_heads"])); // y_100: the query's Add
+        g.Message(1, ConstantNode("eps", new ProtoWriter().Int(2, 1).PackedFloats(4, [1e-5f]))); // a float scalar
+        g.Message(1, Node("Add", "LayerNorm_Add", ["variance", "eps"], ["variance_eps"]));
+        g.Message(1, Node("Sqrt", "LayerNorm_Sqrt", ["variance_eps"], ["std"]));
+        g.Message(1, Node("Div", "LayerNorm_Div", ["centered", "std"], ["normed"]));
+        g.Message(1, Node("Mul", "LayerNorm_Mul", ["normed", "embeddings.LayerNorm.weight"], ["scaled"]));
+    }).ToArray();
+
+    /// <summary>
+    /// Heads and LayerNorm epsilon are read from the graph's nodes (the newer exporter writes their constants as
+    /// Constant nodes, whose tensors the reader keeps); a graph with nothing to read them from needs heads given.
+    /// </summary>
+    [Fact]
+    public void HeadsAndLayerNormEpsAreReadFromTheGraph()
+    {
+        var model = OnnxModel.Parse(TinyBertWithReshape(heads: 2, size: 2), "tiny.onnx");
+        Assert.Equal([2L], model.Nodes.Single(n => n.Name == "Constant_heads").TensorAttributes["value"].Int64Data);
+        Assert.Equal([1e-5f], model.Nodes.Single(n => n.Name == "Constant_eps").TensorAttributes["value"].Data);
+        Assert.Equal((2, 2), OnnxBertWeights.ReadAttentionHeads(model.Nodes, model.Initializers));
+        Assert.Equal(1e-5, OnnxBertWeights.ReadLayerNormEps(model.Nodes, model.Initializers));
+        var plan = OnnxBertWeights.MakePlan(model);
+        Assert.Equal(2, plan.Config.Heads);
+        Assert.Equal(1e-5, plan.Config.LayerNormEps);
+        Assert.Equal(4, OnnxBertWeights.MakePlan(model, heads: 4).Config.Heads); // given heads win
+
+        var bare = OnnxModel.Parse(TinyBert().ToArray());
+        Assert.Null(OnnxBertWeights.ReadAttentionHeads(bare.Nodes, bare.Initializers));
+        Assert.Null(OnnxBertWeights.ReadLayerNormEps(bare.Nodes, bare.Initializers));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxBertWeights.MakePlan(bare));
+        Assert.Contains("attention heads could not be read", e.Message);
+        Assert.Equal(1e-12, OnnxBertWeights.MakePlan(bare, heads: 2).Config.LayerNormEps); // nothing to read: BERT's
+
+        e = Assert.Throws<InvalidDataException>(() => OnnxBertWeights.MakePlan(OnnxModel.Parse(TinyBertWithReshape(heads: 2, size: 3))));
+        Assert.Contains("not the hidden size 4", e.Message);
+    }
+
     [Fact]
     public void AnUnknownInitializerIsAnErrorNamingIt()
     {

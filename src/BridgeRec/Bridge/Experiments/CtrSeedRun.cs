@@ -159,9 +159,10 @@ internal sealed class CtrSeedRun
 
     void RunLlmText()
     {
-        _r.Log($"training llm-text (history and candidate text, no task tokens, {LlmEpochs} epochs, seed {_seed})");
+        _r.Log($"training llm-text (history and candidate text, no task tokens, {_c.Backbone.Display}, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
-        using var features = TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir);
+        // The item-text table is the backbone's own encoder's (MiniLM's when the backbone is a checkpoint folder).
+        using var features = TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir, encoder: _c.Backbone.Encoder);
         TorchRuntime.Seed(_seed);
         using var ism = new InformationSharingModule(_data.NumUsers, _data.NumItems, _c.Dsm.Dim);
         using var offset = new LogitOffset();

@@ -153,7 +153,7 @@ public sealed record ExperimentConfig
         if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm"))
             throw new ArgumentException($"experiment {Name}: one-way and bdlm do not run with dsm.model sasrec yet; use lightgcn or mf as their DSM and list sasrec as a method");
         Dsm.Sasrec?.Validate(Dsm.Dim);
-        _ = Backbone.TrainingMode;
+        Backbone.Validate();
         Bdlm.Validate();
         Dsm.Train.Validate();
         Tune?.Validate();
@@ -199,6 +199,8 @@ public sealed record ExperimentConfig
     public string RunHash(ExperimentDataset dataset)
     {
         var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null };
+        // backbone.name minilm is the default spelled out: the same runs as no name.
+        if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }

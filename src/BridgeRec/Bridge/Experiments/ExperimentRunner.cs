@@ -242,12 +242,12 @@ public sealed class ExperimentRunner
     /// <summary>The LLM baselines' budget: as many epochs as BDLM's LLM phases take in all.</summary>
     internal int LlmEpochs => Math.Max(1, Config.Bdlm.Rounds * Config.Bdlm.LlmEpochs);
 
-    ITextTokenizer Tokenizer => _tokenizer ??= LanguageBackbones.LoadTokenizer(Config.Backbone.Path);
+    ITextTokenizer Tokenizer => _tokenizer ??= Config.Backbone.LoadTokenizer();
 
-    /// <summary>A fresh backbone (MiniLM, or the checkpoint at backbone.path) in the configured training mode.</summary>
+    /// <summary>A fresh backbone (the embedded encoder backbone.name, MiniLM by default, or the checkpoint at backbone.path) in the configured training mode.</summary>
     internal ILanguageBackbone Backbone()
     {
-        var (model, _) = LanguageBackbones.Load(Config.Backbone.Path);
+        var (model, _) = Config.Backbone.Load();
         model.SetTrainingMode(Config.Backbone.TrainingMode, Config.Backbone.Lora);
         return model;
     }

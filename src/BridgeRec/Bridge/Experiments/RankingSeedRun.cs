@@ -179,9 +179,10 @@ internal sealed class RankingSeedRun
 
     void RunLlmText()
     {
-        _r.Log($"training llm-text (text-only prompts, {LlmEpochs} epochs, seed {_seed})");
+        _r.Log($"training llm-text (text-only prompts, {_c.Backbone.Display}, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
-        using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir);
+        // The item-text table is the backbone's own encoder's (MiniLM's when the backbone is a checkpoint folder).
+        using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder);
         TorchRuntime.Seed(_seed);
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
@@ -199,7 +200,8 @@ internal sealed class RankingSeedRun
     {
         var dsm = Stage0Copy(stage0);
         TorchRuntime.Seed(_seed);
-        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir) : null;
+        // The LLM's item text, like llm-text's table, is its own encoder's (MiniLM's for a checkpoint folder).
+        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
         return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
             tower: _c.Tower, itemText: features));
     }

@@ -117,7 +117,7 @@ internal static class ReportClaims
         {
             var b = S("bdlm-llm", "auc");
             md.AppendLine(F($"- Goal: bdlm-llm AUC {b} is {(b.Mean > goal.Metrics["auc"] ? "above" : "below")} {goal.Model}'s published {goal.Metrics["auc"]:F4} ({goal.Source}).")
-                + " Our backbone is MiniLM-L6 (22M parameters); the published rows use 7B LLMs unless noted.");
+                + $" Our backbone is {config.Backbone.Display}{(config.Backbone.Encoder is null ? "" : " (22M parameters)")}; the published rows use 7B LLMs unless noted.");
         }
         md.AppendLine();
     }
