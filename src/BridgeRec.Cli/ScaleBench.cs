@@ -57,6 +57,7 @@ public static class ScaleBench
             foreach (long n in s.Sizes) Data(s, n).Validate(); // every size's shape is checked before the first one runs
 
             bool isolated = !p.GetValue(inProcess);
+            if (!isolated && Environment.GetEnvironmentVariable(ChildVariable) == "1") ExitWithParent();
             var runs = new List<JsonObject>();
             int total = s.Sizes.Length * s.Models.Length, k = 0;
             bool failed = false;
@@ -242,7 +243,9 @@ public static class ScaleBench
     static JsonObject RunChild(Settings s, long n, string modelName, CancellationToken ct)
     {
         var (file, prefix) = SelfCommand();
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, UseShellExecute = false };
+        // The child's stdin is a pipe from here: when this process ends, however it ends, the child sees end of file and stops.
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        psi.Environment[ChildVariable] = "1";
         foreach (string a in prefix) psi.ArgumentList.Add(a);
         string[] args =
         [
@@ -282,6 +285,17 @@ public static class ScaleBench
         Progress(Tag(n, modelName), "failed: " + why);
         return new JsonObject { ["interactions"] = n, ["model"] = modelName, ["error"] = why };
     }
+
+    const string ChildVariable = "BRIDGEREC_BENCH_SCALE_CHILD";
+
+    /// <summary>In a child run: stop when the parent's end of the stdin pipe closes (the parent ended or was killed).</summary>
+    static void ExitWithParent() => new Thread(() =>
+    {
+        try { while (Console.In.ReadLine() is not null) { } }
+        catch (IOException) { }
+        Console.Error.WriteLine("bench scale: the parent process ended; stopping this run");
+        Environment.Exit(143);
+    }) { IsBackground = true, Name = "parent watch" }.Start();
 
     /// <summary>How to start this program again: its own executable, or the dotnet host with this assembly.</summary>
     static (string File, string[] Prefix) SelfCommand()
