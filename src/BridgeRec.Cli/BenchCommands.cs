@@ -21,6 +21,7 @@ public static class BenchCommands
         bench.Subcommands.Add(SasRecBench.Create());
         bench.Subcommands.Add(Serving.HttpBench.Create());
         bench.Subcommands.Add(AnnBench.Create());
+        bench.Subcommands.Add(ScaleBench.Create());
         return bench;
     }
 

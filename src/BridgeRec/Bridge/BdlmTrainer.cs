@@ -158,6 +158,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                 sw.Restart();
                 ct.ThrowIfCancellationRequested();
                 double llmLoss = RunLlmPhase(llm, dsm, protocol, round, ct);
+                // The scoring pass can take minutes (every user x every item with the LLM); say what is running.
+                Log?.Invoke(FormattableString.Invariant($"round {round}: LLM phase done (loss {llmLoss:F4}); the LLM scores validation and the DSM phase's teacher"));
                 var pass = protocol.ScoreLlm(llm, dsm, round);
                 using var teacher = pass.Teacher;
                 if (pass.Validation[monitor] > bestLlm)
