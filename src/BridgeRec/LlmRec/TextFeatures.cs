@@ -79,8 +79,8 @@ public static class TextFeatures
     /// <summary>Embeds the texts with the embedded MiniLM, in chunks of 64, reporting (done, total) after each chunk.</summary>
     public static Tensor Compute(IReadOnlyList<string> texts, Action<int, int>? progress = null)
     {
-        var (model, tokenizer) = BertCheckpoint.MiniLm();
-        using (model) return Compute(texts, model, tokenizer, progress);
+        using var encoder = new TextEncoder();
+        return encoder.Embed(texts, progress);
     }
 
     /// <summary>Embeds the texts with a given sentence encoder (eval mode, no gradient): [texts.Count, hidden], rows L2-normalised.</summary>
@@ -106,4 +106,29 @@ public static class TextFeatures
         }
         return result;
     }
+}
+
+/// <summary>
+/// The encoder of <see cref="TextFeatures"/> kept loaded, for texts that come one request at a time: the sentence
+/// embeddings of items that were never in training (new items for <see cref="LlmRecommender.ScoreNewItems"/>), computed
+/// exactly as the catalog's features were (<see cref="TextFeatures.Backbone"/>, <see cref="TextFeatures.MaxLength"/>, L2-normalised).
+/// Loading MiniLM from its package takes a few seconds; embedding a handful of texts, milliseconds.
+/// </summary>
+public sealed class TextEncoder : IDisposable
+{
+    readonly BertModel _model;
+    readonly WordPieceTokenizer _tokenizer;
+
+    public TextEncoder()
+    {
+        (_model, _tokenizer) = BertCheckpoint.MiniLm();
+    }
+
+    /// <summary>Width of the embeddings (384).</summary>
+    public int Dim => _model.Config.Hidden;
+
+    /// <summary>Sentence embeddings [texts.Count, <see cref="Dim"/>] as <see cref="TextFeatures.Compute(IReadOnlyList{string}, Action{int, int}?)"/> makes them (float32, CPU).</summary>
+    public Tensor Embed(IReadOnlyList<string> texts, Action<int, int>? progress = null) => TextFeatures.Compute(texts, _model, _tokenizer, progress);
+
+    public void Dispose() => _model.Dispose();
 }
