@@ -11,6 +11,7 @@ public static class ServeCommand
     static readonly Option<string> ModelDir = new("--model") { Description = "model folder from 'bridgerec train', 'bdlm', 'demo' or an experiment run", Required = true };
     static readonly Option<string> Urls = new("--urls") { Description = "addresses to listen on, comma-separated (port 0: any free port)", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
     static readonly Option<int> MaxHistory = new("--max-history") { Description = "most items in a posted history", DefaultValueFactory = _ => new ServingOptions().MaxHistory };
+    static readonly Option<int> MaxNewItems = new("--max-new-items") { Description = "most new items (new_items: id and text) one via=llm request may rank next to the catalog", DefaultValueFactory = _ => new ServingOptions().MaxNewItems };
     static readonly Option<long> MaxBody = new("--max-body-bytes") { Description = "largest request body accepted", DefaultValueFactory = _ => 64 * 1024 };
     static readonly Option<int> LlmTimeout = new("--llm-timeout-ms") { Description = "time limit of an LLM request, queueing included (503 after it)", DefaultValueFactory = _ => 10_000 };
     static readonly Option<double> LlmWindow = new("--llm-window-ms") { Description = "how long an LLM request waits for others to share its forward pass", DefaultValueFactory = _ => 2.0 };
@@ -27,7 +28,7 @@ public static class ServeCommand
     {
         var c = new Command("serve", "serve a model folder over HTTP: recommendations by the domain model or the LLM, new users by their history, item text, model info, reload without downtime; OpenAPI at /openapi/v1.json")
         {
-            ModelDir, Urls, MaxHistory, MaxBody, LlmTimeout, LlmWindow, LlmMaxBatch, TorchThreads,
+            ModelDir, Urls, MaxHistory, MaxNewItems, MaxBody, LlmTimeout, LlmWindow, LlmMaxBatch, TorchThreads,
             AnnThreshold, AnnCandidates, AnnConnectivity, AnnExpansion, AdminToken, LogLevelOption,
         };
         c.SetAction((p, ct) => Program.Guard(async () =>
@@ -42,6 +43,7 @@ public static class ServeCommand
                 Serving = new ServingOptions
                 {
                     MaxHistory = p.GetValue(MaxHistory),
+                    MaxNewItems = p.GetValue(MaxNewItems),
                     TorchThreads = p.GetValue(TorchThreads),
                     LlmTimeout = TimeSpan.FromMilliseconds(p.GetValue(LlmTimeout)),
                     LlmBatching = new BatchingOptions

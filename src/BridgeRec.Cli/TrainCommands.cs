@@ -3,8 +3,10 @@ using BridgeRec.Bridge;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.LlmRec;
 using BridgeRec.Models;
 using Spectre.Console;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace BridgeRec.Cli;
 
@@ -17,6 +19,10 @@ public static class TrainCommands
     static readonly Option<string> User = new("--user") { Description = "user id as in the dataset's files", Required = true };
     static readonly Option<int> K = new("-k", "--top") { Description = "how many items", DefaultValueFactory = _ => 10 };
     static readonly Option<string> Via = new("--via") { Description = "dsm (the domain model: fast path) | llm (the language model reading the user's history; folders from 'bridgerec bdlm' or 'demo')", DefaultValueFactory = _ => "dsm" };
+    static readonly Option<string?> NewItems = new("--new-items")
+    {
+        Description = "with --via llm: a CSV/TSV file of items the model was never trained on (header 'item_id,text', one item per line), ranked from their text next to the catalog and marked 'new'; needs an LLM with the item-text tower",
+    };
     static readonly Option<bool> Sampled = new("--sampled") { Description = "also report the sampled protocol (target + 99 unseen negatives)" };
 
     public static Command Train()
@@ -80,21 +86,79 @@ public static class TrainCommands
         c.Options.Add(User);
         c.Options.Add(K);
         c.Options.Add(Via);
+        c.Options.Add(NewItems);
         c.SetAction(p => Program.Guard(() =>
         {
             string dir = p.GetValue(ModelDir)!, via = p.GetValue(Via)!;
             if (via is not ("dsm" or "llm")) throw new ArgumentException($"--via {via}: expected dsm or llm");
             int k = p.GetValue(K);
             if (k < 1) throw new ArgumentException($"-k {k}: must be >= 1");
+            string? newItemsPath = p.GetValue(NewItems);
+            if (newItemsPath is not null && via != "llm")
+                throw new ArgumentException($"--new-items {newItemsPath}: only --via llm ranks new items (from their text); the DSM has no rows for items it was not trained on");
             var (_, split, dsm) = DsmFolder.Load(dir);
             string userId = p.GetValue(User)!;
             if (!split.Dataset.Users.TryGet(userId, out int u))
                 throw new KeyNotFoundException($"--user {userId}: no such user in {split.Dataset.Name} (ids run like '{split.Dataset.Users.Original(0)}')");
+            if (newItemsPath is not null)
+            {
+                var newItems = NewItemsFile.Read(newItemsPath, split.Dataset);
+                using var llm = LlmFolder.Load(dir, split);
+                llm.RequireItemText();
+                using var encoder = new TextEncoder(LlmFolder.ReadSpec(dir).Backbone.Encoder);
+                using var text = encoder.Embed(newItems.Select(n => n.Text).ToArray());
+                Show(split, llm, u, k, newItems, text);
+                return 0;
+            }
             IRecommender model = via == "llm" ? LlmFolder.Load(dir, split) : dsm;
             Show(split, model, u, k);
             return 0;
         }));
         return c;
+    }
+
+    /// <summary>
+    /// Ranks the catalog and <paramref name="newItems"/> (sentence embeddings <paramref name="newItemText"/>) together for a
+    /// user: row index i &lt; items is catalog item i, items + j is new item j. Seen items are left out.
+    /// </summary>
+    public static (int[] Top, double[] Row) RankWithNewItems(Split split, LlmRecommender llm, int user, int k, Tensor newItemText)
+    {
+        var d = split.Dataset;
+        var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
+        using var scores = llm.ScoreWithNewItems([user], newItemText);
+        var row = scores[0].data<float>().ToArray().Select(x => (double)x).ToArray();
+        return (RankOrder.TopOfRow(row, seen.ItemsOf(user), k), row);
+    }
+
+    /// <summary>As <see cref="Show(Split, IRecommender, int, int)"/> with new items (known by their text only) ranked among the catalog's and marked "new".</summary>
+    public static void Show(Split split, LlmRecommender llm, int user, int k, IReadOnlyList<NewItem> newItems, Tensor newItemText)
+    {
+        var d = split.Dataset;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (top, row) = RankWithNewItems(split, llm, user, k, newItemText);
+        double ms = clock.Elapsed.TotalMilliseconds;
+        ShowHistory(split, user);
+        var t = new Table().AddColumn("#").AddColumn("item").AddColumn("title").AddColumn(new TableColumn("score").RightAligned()).AddColumn("new");
+        for (int i = 0; i < top.Length; i++)
+        {
+            int x = top[i];
+            bool isNew = x >= d.NumItems;
+            string id = isNew ? newItems[x - d.NumItems].Id : d.Items.Original(x), title = isNew ? newItems[x - d.NumItems].Text : d.DisplayName(x);
+            t.AddRow((i + 1).ToString(), Markup.Escape(id), Markup.Escape(title), row[x].ToString("F3"), isNew ? "new" : "");
+        }
+        AnsiConsole.Write(t);
+        int shown = top.Count(x => x >= d.NumItems);
+        AnsiConsole.MarkupLine(Markup.Escape($"{llm.Name}: all {d.NumItems} items and {newItems.Count} new items scored in {ms:F1} ms ({shown} new in the top {top.Length})"));
+    }
+
+    static void ShowHistory(Split split, int user)
+    {
+        var d = split.Dataset;
+        var seen = new UserItemIndex(d.NumUsers, d.NumItems, split.Train, split.Validation);
+        var rows = Enumerable.Range(0, split.Train.Count).Where(r => split.Train.Users[r] == user);
+        if (split.Train.Timestamps is { } ts) rows = rows.OrderBy(r => ts[r]); // most recent last
+        var history = rows.Select(r => split.Train.Items[r]).TakeLast(5);
+        AnsiConsole.MarkupLine(Markup.Escape($"user {d.Users.Original(user)} ({seen.CountOf(user)} items seen), recently: {string.Join("; ", history.Select(d.DisplayName))}"));
     }
 
     /// <summary>Prints a user's recent history and top-k unseen items with titles.</summary>
@@ -107,10 +171,7 @@ public static class TrainCommands
         double ms = clock.Elapsed.TotalMilliseconds;
         var row = scores[0].data<float>().ToArray().Select(x => (double)x).ToArray();
         var top = RankOrder.TopOfRow(row, seen.ItemsOf(user), k);
-        var rows = Enumerable.Range(0, split.Train.Count).Where(r => split.Train.Users[r] == user);
-        if (split.Train.Timestamps is { } ts) rows = rows.OrderBy(r => ts[r]); // most recent last
-        var history = rows.Select(r => split.Train.Items[r]).TakeLast(5);
-        AnsiConsole.MarkupLine(Markup.Escape($"user {d.Users.Original(user)} ({seen.CountOf(user)} items seen), recently: {string.Join("; ", history.Select(d.DisplayName))}"));
+        ShowHistory(split, user);
         var t = new Table().AddColumn("#").AddColumn("item").AddColumn("title").AddColumn(new TableColumn("score").RightAligned());
         for (int i = 0; i < top.Length; i++)
             t.AddRow((i + 1).ToString(), Markup.Escape(d.Items.Original(top[i])), Markup.Escape(d.DisplayName(top[i])), row[top[i]].ToString("F3"));

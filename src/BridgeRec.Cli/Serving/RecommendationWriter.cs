@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
+using BridgeRec.Data;
 using BridgeRec.Serving;
 using Microsoft.AspNetCore.Http;
 
@@ -20,8 +21,9 @@ public static class RecommendationWriter
     [ThreadStatic] static Utf8JsonWriter? t_writer;
 
     /// <summary>Writes the list (status 200) into the response body; flush the body writer afterwards.</summary>
+    /// <param name="newItems">the request's new items: an item index items + j is new item j (its id, its text as the title, "new": true)</param>
     public static void Write(HttpResponse response, ServingModel model, string? userId, string via, string modelName, int historyLength,
-        ReadOnlySpan<int> items, ReadOnlySpan<float> scores)
+        ReadOnlySpan<int> items, ReadOnlySpan<float> scores, IReadOnlyList<NewItem>? newItems = null)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
@@ -40,9 +42,11 @@ public static class RecommendationWriter
             int item = items[i];
             w.WriteStartObject();
             w.WriteNumber("rank"u8, i + 1);
-            w.WriteString("item_id"u8, d.Items.Original(item));
-            w.WriteString("title"u8, d.DisplayName(item));
+            var fresh = item >= d.NumItems ? newItems![item - d.NumItems] : null;
+            w.WriteString("item_id"u8, fresh?.Id ?? d.Items.Original(item));
+            w.WriteString("title"u8, fresh?.Text ?? d.DisplayName(item));
             if (float.IsFinite(scores[i])) w.WriteNumber("score"u8, scores[i]); else w.WriteNull("score"u8);
+            if (fresh is not null) w.WriteBoolean("new"u8, true);
             w.WriteEndObject();
         }
         w.WriteEndArray();

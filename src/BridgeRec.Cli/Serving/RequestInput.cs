@@ -36,8 +36,8 @@ public sealed class ApiProblem(int status, string title, string detail, string? 
     public static string Clip(string s) => s.Length <= 80 ? s : s[..80] + "...";
 }
 
-/// <summary>A parsed POST /v1/recommendations body: the history still as the client's ids.</summary>
-public sealed record RecommendationInput(IReadOnlyList<string> History, int K, string Via);
+/// <summary>A parsed POST /v1/recommendations body: the history still as the client's ids; new items (never in training, known by their text) or null.</summary>
+public sealed record RecommendationInput(IReadOnlyList<string> History, int K, string Via, IReadOnlyList<NewItem>? NewItems = null);
 
 /// <summary>Reading and checking request input: query values, JSON bodies, ids.</summary>
 public static class RequestInput
@@ -138,18 +138,22 @@ public static class RequestInput
         return (cut > 0 ? message[..cut] : message).TrimEnd();
     }
 
-    /// <summary>The body of POST /v1/recommendations: <c>{"history": [ids...], "k": 10, "via": "dsm"}</c>.</summary>
-    public static RecommendationInput ParseRecommendation(JsonElement root, int maxHistory)
+    /// <summary>
+    /// The body of POST /v1/recommendations: <c>{"history": [ids...], "k": 10, "via": "dsm"}</c>, and for via=llm optionally
+    /// <c>"new_items": [{"id": "...", "text": "..."}]</c> (at most <paramref name="maxNewItems"/>; an empty list or null is none).
+    /// </summary>
+    public static RecommendationInput ParseRecommendation(JsonElement root, int maxHistory, int maxNewItems = 100)
     {
         if (root.ValueKind != JsonValueKind.Object)
             throw ApiProblem.BadField("body", $"expected a JSON object like {{\"history\": [\"1\", \"50\"], \"k\": 10, \"via\": \"dsm\"}}, got {Kind(root)}");
         List<string>? history = null;
+        List<NewItem>? newItems = null;
         int? k = null;
         string? via = null;
-        var given = new HashSet<string>(3);
+        var given = new HashSet<string>(4);
         foreach (var p in root.EnumerateObject())
         {
-            if ((p.Name is "history" or "k" or "via") && !given.Add(p.Name)) throw Twice(p.Name);
+            if ((p.Name is "history" or "k" or "via" or "new_items") && !given.Add(p.Name)) throw Twice(p.Name);
             bool isNull = p.Value.ValueKind == JsonValueKind.Null; // k and via: null means the default
             switch (p.Name)
             {
@@ -166,12 +170,83 @@ public static class RequestInput
                         : p.Value.ValueKind == JsonValueKind.String ? ParseVia(p.Value.GetString())
                         : throw ApiProblem.BadField("via", $"expected \"dsm\" or \"llm\", got {Kind(p.Value)}");
                     break;
+                case "new_items":
+                    newItems = isNull ? null : ParseNewItems(p.Value, maxNewItems);
+                    break;
                 default:
-                    throw ApiProblem.BadField(ApiProblem.Clip(p.Name), "unknown field; expected history, k and via");
+                    throw ApiProblem.BadField(ApiProblem.Clip(p.Name), "unknown field; expected history, k, via and new_items");
             }
         }
         if (history is null) throw ApiProblem.BadField("history", "missing: give the new user's item ids, oldest first");
-        return new RecommendationInput(history, k ?? DefaultK, via ?? "dsm");
+        string path = via ?? "dsm";
+        if (newItems is { Count: > 0 } && path != "llm")
+            throw ApiProblem.BadField("new_items", "only via=llm ranks new items (from their text); the domain model (via=dsm) has no rows for items it was not trained on");
+        return new RecommendationInput(history, k ?? DefaultK, path, newItems is { Count: > 0 } ? newItems : null);
+    }
+
+    /// <summary>The longest text of a new item that is accepted (MiniLM reads its first 128 tokens).</summary>
+    public const int MaxNewItemText = 10_000;
+
+    /// <summary><c>[{"id": "...", "text": "..."}, ...]</c>: ids strings or integers, unique within the list; texts non-blank strings.</summary>
+    static List<NewItem> ParseNewItems(JsonElement value, int max)
+    {
+        const string field = "new_items";
+        if (value.ValueKind != JsonValueKind.Array)
+            throw ApiProblem.BadField(field, $"expected an array of objects like {{\"id\": \"n1\", \"text\": \"Title (2024), Genre\"}}, got {Kind(value)}");
+        int count = value.GetArrayLength();
+        if (count > max) throw ApiProblem.BadField(field, $"has {count:N0} items; at most {max:N0} are accepted");
+        var items = new List<NewItem>(count);
+        var firstAt = new Dictionary<string, int>(StringComparer.Ordinal);
+        int at = 0;
+        foreach (var e in value.EnumerateArray())
+        {
+            string where = $"{field}[{at}]";
+            if (e.ValueKind != JsonValueKind.Object)
+                throw ApiProblem.BadField(where, $"expected an object with \"id\" and \"text\", got {Kind(e)}");
+            string? id = null, text = null;
+            var seen = new HashSet<string>(2);
+            foreach (var p in e.EnumerateObject())
+            {
+                string name = $"{where}.{ApiProblem.Clip(p.Name)}";
+                if ((p.Name is "id" or "text") && !seen.Add(p.Name)) throw Twice(name);
+                switch (p.Name)
+                {
+                    case "id":
+                        id = p.Value.ValueKind switch
+                        {
+                            JsonValueKind.String => p.Value.GetString()!,
+                            JsonValueKind.Number when p.Value.TryGetInt64(out long n) => n.ToString(CultureInfo.InvariantCulture),
+                            _ => throw ApiProblem.BadField(name, $"expected an item id (a string or an integer), got {Kind(p.Value)}"),
+                        };
+                        if (id.Length is 0 or > 256) throw ApiProblem.BadField(name, id.Length == 0 ? "an empty id" : "an id longer than 256 characters");
+                        break;
+                    case "text":
+                        if (p.Value.ValueKind != JsonValueKind.String) throw ApiProblem.BadField(name, $"expected the item's text as a string, got {Kind(p.Value)}");
+                        text = p.Value.GetString()!.Trim();
+                        if (text.Length == 0) throw ApiProblem.BadField(name, "is blank; give the item's text (title, genres, ...)");
+                        if (text.Length > MaxNewItemText) throw ApiProblem.BadField(name, $"is {text.Length:N0} characters long; at most {MaxNewItemText:N0} are accepted");
+                        break;
+                    default:
+                        throw ApiProblem.BadField(name, "unknown field; expected id and text");
+                }
+            }
+            if (id is null) throw ApiProblem.BadField($"{where}.id", "missing: give the new item an id");
+            if (text is null) throw ApiProblem.BadField($"{where}.text", "missing: give the new item's text");
+            if (!firstAt.TryAdd(id, at)) throw ApiProblem.BadField($"{where}.id", $"'{ApiProblem.Clip(id)}' repeats {field}[{firstAt[id]}].id; each new item once");
+            items.Add(new NewItem(id, text));
+            at++;
+        }
+        return items;
+    }
+
+    /// <summary>400 naming the first new item whose id is already a catalog item's (a new item needs a new id).</summary>
+    public static void CheckNewItemIds(Dataset d, IReadOnlyList<NewItem>? items)
+    {
+        if (items is null) return;
+        for (int i = 0; i < items.Count; i++)
+            if (d.Items.TryGet(items[i].Id, out _))
+                throw ApiProblem.BadField($"new_items[{i}].id",
+                    $"'{ApiProblem.Clip(items[i].Id)}' is already an item of {d.Name}; a new item needs an id the catalog does not have (GET /v1/items/{{itemId}} shows the catalog's)");
     }
 
     static ApiProblem Twice(string field) => ApiProblem.BadField(field, "given more than once");

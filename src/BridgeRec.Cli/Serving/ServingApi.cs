@@ -48,7 +48,8 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         app.MapPost("/v1/recommendations", (Func<HttpContext, Task>)NewUserRecommendations)
             .WithName("NewUserRecommendations").WithTags(Tag)
             .WithSummary("Top k items for a user the model has never seen, described by their history (item ids, oldest first)")
-            .WithDescription("via=dsm folds the history into a user vector (the mean of its items' final vectors); via=llm has the LLM read the history's text. The history's items are left out.")
+            .WithDescription("via=dsm folds the history into a user vector (the mean of its items' final vectors); via=llm has the LLM read the history's text. The history's items are left out. " +
+                             "With via=llm, new_items (items never in training, by id and text) are ranked next to the catalog from their text and marked \"new\": true; the LLM needs the item-text tower.")
             .AcceptsJson<RecommendationRequest>()
             .Produces<RecommendationList>()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
@@ -86,12 +87,14 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         };
         if (m.LlmName is { } llm)
             methods["llm"] = new(llm, m.LlmIsGenerative,
-                $"{m.LlmSpec!.Backbone.Display} encoder over the history's text with user/item task tokens, BDLM round {m.LlmSpec!.BestRound}; scores items, writes no text");
+                $"{m.LlmSpec!.Backbone.Display} encoder over the history's text with user/item task tokens, BDLM round {m.LlmSpec!.BestRound}; scores items, writes no text" +
+                (m.Llm is { ScoresItemText: true } ? "; ranks new items (POST new_items) from their text" : "; no item-text tower: cannot rank new items"),
+                m.Llm is { ScoresItemText: true });
         var o = service.Options;
         var (batches, requests, largest) = service.LlmStats;
         return Results.Json(new ModelInfo(m.Directory, m.Generation, m.Split.ToString(), m.Dataset.NumUsers, m.Dataset.NumItems, m.Dsm.Dim,
             methods, m.CheckpointUtc, m.LoadedUtc, Math.Round(m.LoadSeconds, 3), m.Metrics?.DeepClone(),
-            new ServingLimits(TopK.MaxK, o.MaxHistory, settings.MaxBodyBytes, o.LlmTimeout.TotalMilliseconds,
+            new ServingLimits(TopK.MaxK, o.MaxHistory, o.MaxNewItems, settings.MaxBodyBytes, o.LlmTimeout.TotalMilliseconds,
                 o.LlmBatching.Window.TotalMilliseconds, o.LlmBatching.MaxBatch, o.TorchThreads),
             new BatchingStats(batches, requests, largest)));
     }
@@ -167,7 +170,7 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
             RecommendationInput input;
             using (var doc = await RequestInput.ReadJsonAsync(ctx.Request, settings.MaxBodyBytes, ctx.RequestAborted))
             {
-                try { input = RequestInput.ParseRecommendation(doc.RootElement, service.Options.MaxHistory); }
+                try { input = RequestInput.ParseRecommendation(doc.RootElement, service.Options.MaxHistory, service.Options.MaxNewItems); }
                 catch (InvalidOperationException e) { throw ApiProblem.BadField("body", $"unreadable text: {e.Message}"); }
             }
             TagVia(ctx, input.Via);
@@ -177,8 +180,13 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
                 var m = lease.Model;
                 RequireLlm(m);
                 var history = RequestInput.ResolveItems(m.Dataset, input.History, "history");
-                var r = await service.RecommendLlmAsync(lease, -1, history, input.K, ctx.RequestAborted);
-                RecommendationWriter.Write(ctx.Response, m, null, "llm", m.Llm?.Name ?? "bdlm-llm", history.Length, r.Items, r.Scores);
+                if (input.NewItems is not null)
+                {
+                    RequireItemText(m);
+                    RequestInput.CheckNewItemIds(m.Dataset, input.NewItems);
+                }
+                var r = await service.RecommendLlmAsync(lease, -1, history, input.K, ctx.RequestAborted, input.NewItems);
+                RecommendationWriter.Write(ctx.Response, m, null, "llm", m.Llm?.Name ?? "bdlm-llm", history.Length, r.Items, r.Scores, input.NewItems);
             }
             else
             {
@@ -289,6 +297,15 @@ public sealed partial class ServingApi(RecommenderService service, ServeSettings
         if (m.Llm is null)
             throw new ApiProblem(StatusCodes.Status409Conflict, "no LLM loaded",
                 $"via: the model folder {m.Directory} has no LLM part (llm.json); use via=dsm, or serve a folder written by 'bridgerec bdlm'", "via");
+    }
+
+    /// <summary>409 when the loaded LLM cannot rank new items: it does not read item text.</summary>
+    static void RequireItemText(ServingModel m)
+    {
+        if (m.Llm is { ScoresItemText: false })
+            throw new ApiProblem(StatusCodes.Status409Conflict, "the loaded LLM cannot rank new items",
+                $"new_items: the LLM of {m.Directory} scores items by their ID rows only (its llm.json has no item-text tower), so it cannot rank items it was " +
+                "not trained on; leave new_items out, or serve a folder whose LLM was trained with the item-text tower ('bridgerec bdlm' trains one: tower.item_text true)", "new_items");
     }
 
     /// <summary>

@@ -218,7 +218,7 @@ public static class GenericFormat
         return name.Trim().Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
     }
 
-    static char DelimiterOf(string path, string firstLine)
+    internal static char DelimiterOf(string path, string firstLine)
     {
         string ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
         if (ext == ".csv") return ',';
@@ -234,7 +234,7 @@ public static class GenericFormat
     }
 
     /// <summary>Fields of a line, trimmed; quotes are honoured unless the delimiter is TAB; blank runs separate when it is ' '.</summary>
-    static List<string> Fields(TextFile f, long n, string line, char delim)
+    internal static List<string> Fields(TextFile f, long n, string line, char delim)
     {
         var fields = new List<string>();
         if (delim == ' ')

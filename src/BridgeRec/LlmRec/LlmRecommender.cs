@@ -123,6 +123,43 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     }
 
     /// <summary>
+    /// Whether items can be scored from their text alone (<see cref="ScoreNewItems(int[], Tensor)"/>): the item tower reads
+    /// item text (<see cref="LlmTowerOptions.ItemText"/>), or this is the text-only baseline.
+    /// </summary>
+    public bool ScoresItemText => _textProjection is not null || _textItems is not null;
+
+    /// <summary>Width of the sentence embeddings the item text is read from (384 for MiniLM); null when <see cref="ScoresItemText"/> is false.</summary>
+    public long? ItemTextDim => _itemText?.shape[1] ?? _textItems?.FeatureDim;
+
+    /// <summary>
+    /// Item vectors of items the recommender has no rows for, from their sentence embeddings <paramref name="text"/> [n, textDim]
+    /// (<see cref="TextFeatures"/>, or <see cref="TextEncoder"/> for new texts): P t, L2-normalised when the tower has a
+    /// temperature. A catalog item's vector is E_i (+ R_i) + P t_i; a new item has no ID rows, so its vector is exactly a
+    /// catalog item's with those rows zero, and scores against the same queries are on the same scale. No item bias.
+    /// </summary>
+    public Tensor NewItemVectors(Tensor text)
+    {
+        RequireItemText();
+        long dim = ItemTextDim!.Value;
+        if (text.dim() != 2 || text.shape[1] != dim)
+            throw new ArgumentException($"new items' text embeddings: expected [n, {dim}] (the sentence encoder the recommender was trained with), got [{string.Join(", ", text.shape)}]", nameof(text));
+        var t = text.to(ScalarType.Float32, Ism.Items.device);
+        var v = _textItems is not null ? _textItems.Project(t) : nn.functional.linear(t, _textProjection!);
+        return Tower?.Temperature is null ? v : nn.functional.normalize(v, 2.0, 1);
+    }
+
+    /// <summary>Throws <see cref="InvalidOperationException"/>, saying how to train one that can, when the recommender cannot score items by their text (<see cref="ScoresItemText"/>).</summary>
+    public void RequireItemText()
+    {
+        if (!ScoresItemText)
+            throw new InvalidOperationException((Tower is null
+                ? "this LLM recommender scores items by their ID rows only (built without the item tower)"
+                : "this LLM recommender's item tower does not read item text (tower.item_text is false)") +
+                ", so it cannot score items it was not trained on. Train one with the item-text tower: 'bridgerec bdlm' does " +
+                "(llm.json \"tower\": {\"item_text\": true}), as do experiment runs with tower.item_text true (the default; LlmTowerOptions.ItemText)");
+    }
+
+    /// <summary>
     /// The query vector of pooled states: A_out(h), plus the prompts' user rows with <see cref="LlmTowerOptions.UserSkip"/>,
     /// L2-normalised and divided by the temperature when the tower has one.
     /// </summary>
@@ -167,12 +204,21 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         return tensor(users, device: Ism.Users.device);
     }
 
+    /// <summary>The query vectors [batch, d] of collated prompts, as <see cref="Score"/> matches them against the item vectors.</summary>
+    public Tensor Queries(PromptBatch batch) => Query(Encode(batch));
+
     /// <summary>s_i = &lt;A_out(h), E_i[i]&gt; + b_i for pooled states h [batch, hidden]: a decoder's logits of the item tokens.</summary>
-    public Tensor ItemLogits(Tensor pooled, Tensor? users = null)
+    public Tensor ItemLogits(Tensor pooled, Tensor? users = null) => CatalogLogits(Query(pooled, users));
+
+    /// <summary>Scores [batch, items] of the catalog for query vectors [batch, d] (<see cref="Queries"/>): &lt;q, v_i&gt; + b_i.</summary>
+    public Tensor CatalogLogits(Tensor queries)
     {
-        var s = Query(pooled, users).matmul(ItemTable().t());
+        var s = queries.matmul(ItemTable().t());
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias);
     }
+
+    /// <summary>Scores [batch, n] of new items for query vectors [batch, d]: &lt;q, v&gt; with v from <see cref="NewItemVectors"/> (no bias).</summary>
+    public static Tensor NewItemLogits(Tensor queries, Tensor newItemVectors) => queries.matmul(newItemVectors.t());
 
     /// <summary>
     /// Click-through logits [batch] of prompts that end with a candidate item (<see cref="PromptBuilder.Build(int, IReadOnlyList{int}, int)"/>):
@@ -261,7 +307,34 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         Prompts.Collate(users.Select(u => Prompts.Build(u, _histories[u])).ToList());
 
     /// <summary>Scores of all items for users, in chunks (no gradient).</summary>
-    public Tensor ScoreAll(int[] users)
+    public Tensor ScoreAll(int[] users) => InChunks(users, CatalogLogits);
+
+    /// <summary>
+    /// Scores [users, n] of n items that were never in training, given their sentence embeddings <paramref name="text"/>
+    /// [n, textDim] (<see cref="TextEncoder.Embed"/>): on the scale of <see cref="ScoreAll(int[])"/>, so both can be ranked
+    /// together (<see cref="ScoreWithNewItems"/>). Throws <see cref="InvalidOperationException"/> when the recommender does
+    /// not read item text (<see cref="ScoresItemText"/>).
+    /// </summary>
+    public Tensor ScoreNewItems(int[] users, Tensor text)
+    {
+        using var _ = no_grad();
+        using var vectors = NewItemVectors(text);
+        return InChunks(users, q => NewItemLogits(q, vectors));
+    }
+
+    /// <summary>
+    /// Scores [users, items + n]: the catalog (columns 0..items-1, as <see cref="ScoreAll(int[])"/>) then the n new items of
+    /// <paramref name="text"/> (as <see cref="ScoreNewItems"/>), from one pass over each user's prompt.
+    /// </summary>
+    public Tensor ScoreWithNewItems(int[] users, Tensor text)
+    {
+        using var _ = no_grad();
+        using var vectors = NewItemVectors(text);
+        return InChunks(users, q => cat([CatalogLogits(q), NewItemLogits(q, vectors)], 1));
+    }
+
+    /// <summary>Scores of users' prompts (from their current histories) in chunks of 32, eval mode, no gradient.</summary>
+    Tensor InChunks(int[] users, Func<Tensor, Tensor> scoreQueries)
     {
         const int chunk = 32;
         bool wasTraining = training;
@@ -274,7 +347,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
             {
                 using var scope = NewDisposeScope();
                 var batch = PromptsFor(users.Skip(s).Take(chunk).ToList());
-                parts.Add(Score(batch).MoveToOuterDisposeScope());
+                parts.Add(scoreQueries(Queries(batch)).MoveToOuterDisposeScope());
             }
             var all = cat(parts, 0);
             foreach (var p in parts) p.Dispose();
@@ -298,4 +371,10 @@ public sealed class TextItemTable : nn.Module
     }
 
     public Tensor Table() => proj.forward(_features);
+
+    /// <summary>Width of the text features.</summary>
+    public long FeatureDim => _features.shape[1];
+
+    /// <summary>The projection of other items' text features [n, FeatureDim] (items it was not trained on).</summary>
+    public Tensor Project(Tensor features) => proj.forward(features);
 }

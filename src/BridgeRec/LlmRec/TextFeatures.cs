@@ -87,13 +87,10 @@ public static class TextFeatures
     /// <summary>Embeds the texts with an embedded encoder (null: MiniLM), in chunks of 64, reporting (done, total) after each chunk.</summary>
     public static Tensor Compute(IReadOnlyList<string> texts, Action<int, int>? progress = null, EmbeddedEncoder? encoder = null)
     {
-        var (model, tokenizer) = BertCheckpoint.Embedded(encoder ?? EmbeddedEncoder.MiniLm);
-        using (model)
-        {
-            if (model.Config.Hidden != Dim)
-                throw new InvalidDataException($"{encoder ?? EmbeddedEncoder.MiniLm}: hidden size {model.Config.Hidden}, but text features are {Dim} wide");
-            return Compute(texts, model, tokenizer, progress);
-        }
+        using var sentences = new TextEncoder(encoder);
+        if (sentences.Dim != Dim)
+            throw new InvalidDataException($"{encoder ?? EmbeddedEncoder.MiniLm}: hidden size {sentences.Dim}, but text features are {Dim} wide");
+        return sentences.Embed(texts, progress);
     }
 
     /// <summary>Embeds the texts with a given sentence encoder (eval mode, no gradient, its own pooling): [texts.Count, hidden], rows L2-normalised.</summary>
@@ -119,4 +116,34 @@ public static class TextFeatures
         }
         return result;
     }
+}
+
+/// <summary>
+/// The encoder of <see cref="TextFeatures"/> kept loaded, for texts that come one request at a time: the sentence
+/// embeddings of items that were never in training (new items for <see cref="LlmRecommender.ScoreNewItems"/>), computed
+/// exactly as the catalog's features were (<see cref="TextFeatures.Backbone"/>, <see cref="TextFeatures.MaxLength"/>, L2-normalised).
+/// Loading MiniLM from its package takes a few seconds; embedding a handful of texts, milliseconds.
+/// </summary>
+public sealed class TextEncoder : IDisposable
+{
+    readonly BertModel _model;
+    readonly WordPieceTokenizer _tokenizer;
+
+    /// <summary>The embedded sentence encoder <paramref name="encoder"/> (null: MiniLM), loaded once.</summary>
+    public TextEncoder(EmbeddedEncoder? encoder = null)
+    {
+        Encoder = encoder ?? EmbeddedEncoder.MiniLm;
+        (_model, _tokenizer) = BertCheckpoint.Embedded(Encoder);
+    }
+
+    /// <summary>Which embedded encoder this is.</summary>
+    public EmbeddedEncoder Encoder { get; }
+
+    /// <summary>Width of the embeddings (384).</summary>
+    public int Dim => _model.Config.Hidden;
+
+    /// <summary>Sentence embeddings [texts.Count, <see cref="Dim"/>] as <see cref="TextFeatures.Compute(IReadOnlyList{string}, Action{int, int}?, EmbeddedEncoder?)"/> makes them (float32, CPU).</summary>
+    public Tensor Embed(IReadOnlyList<string> texts, Action<int, int>? progress = null) => TextFeatures.Compute(texts, _model, _tokenizer, progress);
+
+    public void Dispose() => _model.Dispose();
 }

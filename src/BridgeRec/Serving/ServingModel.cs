@@ -16,9 +16,10 @@ public sealed record Recommendation(int[] Items, float[] Scores);
 /// <summary>
 /// One LLM request for the worker: a known user (<see cref="User"/> >= 0, prompt from its own history)
 /// or a new one (<see cref="User"/> = -1, prompt from <see cref="History"/>, oldest first), answered
-/// by the model that was serving when it arrived.
+/// by the model that was serving when it arrived. <see cref="NewItems"/>: items never in training, ranked
+/// from their text next to the catalog; in the answer, item index items + j is new item j.
 /// </summary>
-public sealed record LlmRequest(ServingModel Model, int User, int[]? History, int K)
+public sealed record LlmRequest(ServingModel Model, int User, int[]? History, int K, IReadOnlyList<NewItem>? NewItems = null)
 {
     /// <summary>The history as sorted distinct items: what a new user has seen.</summary>
     public int[] Excluded { get; } = History is null ? [] : History.Distinct().Order().ToArray();
@@ -183,7 +184,8 @@ public sealed class ServingModel : IDisposable
     /// The LLM's top items for a batch of requests, in one forward pass over their prompts. Runs on the
     /// worker thread; every request of the batch must use this model.
     /// </summary>
-    public Recommendation[] RecommendLlm(IReadOnlyList<LlmRequest> batch)
+    /// <param name="encoder">the sentence encoder of new items' texts (<see cref="TextEncoder"/>), asked for only when a request has new items</param>
+    public Recommendation[] RecommendLlm(IReadOnlyList<LlmRequest> batch, Func<TextEncoder>? encoder = null)
     {
         var llm = Llm ?? throw new InvalidOperationException($"{Directory} has no LLM recommender (no {ModelFolder.LlmSpecFile})");
         var prompts = new List<Prompt>(batch.Count);
@@ -194,7 +196,8 @@ public sealed class ServingModel : IDisposable
         }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var scores = llm.Score(llm.Prompts.Collate(prompts)).contiguous();
+        var queries = llm.Queries(llm.Prompts.Collate(prompts));
+        var scores = llm.CatalogLogits(queries).contiguous();
         var all = MemoryMarshal.Cast<byte, float>(scores.bytes);
         int n = Dataset.NumItems;
         var results = new Recommendation[batch.Count];
@@ -202,9 +205,23 @@ public sealed class ServingModel : IDisposable
         {
             var r = batch[b];
             var excluded = r.User >= 0 ? Seen.ItemsOf(r.User) : r.Excluded;
+            var row = all.Slice(b * n, n);
+            float[]? merged = null;
+            if (r.NewItems is { Count: > 0 } fresh)
+            {
+                // The new items' scores after the catalog's: index n + j is new item j, on the same scale (one query vector).
+                var textEncoder = encoder?.Invoke() ?? throw new ArgumentNullException(nameof(encoder), "a request with new items needs the text encoder");
+                var text = textEncoder.Embed(fresh.Select(x => x.Text).ToArray());
+                var newScores = LlmRecommender.NewItemLogits(queries.narrow(0, b, 1), llm.NewItemVectors(text)).contiguous();
+                merged = new float[n + fresh.Count];
+                row.CopyTo(merged);
+                MemoryMarshal.Cast<byte, float>(newScores.bytes).CopyTo(merged.AsSpan(n));
+            }
             var items = new int[r.K];
             var top = new float[r.K];
-            int count = TopK.Select(all.Slice(b * n, n), excluded, items, top);
+            ReadOnlySpan<float> ranked = row;
+            if (merged is not null) ranked = merged;
+            int count = TopK.Select(ranked, excluded, items, top);
             results[b] = count == r.K ? new Recommendation(items, top) : new Recommendation(items[..count], top[..count]);
         }
         return results;

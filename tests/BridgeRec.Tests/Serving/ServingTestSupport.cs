@@ -30,6 +30,29 @@ public static class ServingFolders
     /// <summary>The DSM-only folder it was built from.</summary>
     public static string Mf => Path.Combine(Root.Value, "mf");
 
+    static readonly Lazy<string> TowerFolder = new(BuildTower, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// A BDLM folder from <see cref="Mf"/> whose LLM has the item tower with item text (the default <see cref="LlmTowerOptions"/>),
+    /// trained for one round so that its text projection is not zero: it ranks items it was never trained on.
+    /// </summary>
+    public static string TextTower => TowerFolder.Value;
+
+    static string BuildTower()
+    {
+        string dir = Path.Combine(Root.Value, "bdlm-text");
+        var (config, split, model) = DsmFolder.Load(Mf);
+        using var dsm = (DomainModel)model;
+        var spec = new LlmSpec
+        {
+            Prompt = new PromptOptions { MaxHistory = 5, MaxTokens = 64 },
+            Backbone = new BackboneSettings { Lora = new LoraOptions { Rank = 4 } },
+            Tower = new LlmTowerOptions(),
+        };
+        BdlmPipeline.Run(config, split, dsm, spec, new BdlmOptions { Rounds = 1, LlmEpochs = 1, LlmBatch = 8, DsmEpochs = 1, LrAdapters = 0.01 }, dir);
+        return dir;
+    }
+
     static string Build()
     {
         string root = Directory.CreateTempSubdirectory("bridgerec-serving-").FullName;
