@@ -143,9 +143,10 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         long dim = ItemTextDim!.Value;
         if (text.dim() != 2 || text.shape[1] != dim)
             throw new ArgumentException($"new items' text embeddings: expected [n, {dim}] (the sentence encoder the recommender was trained with), got [{string.Join(", ", text.shape)}]", nameof(text));
+        using var scope = NewDisposeScope(); // the converted copy and the unnormalised vectors
         var t = text.to(ScalarType.Float32, Ism.Items.device);
         var v = _textItems is not null ? _textItems.Project(t) : nn.functional.linear(t, _textProjection!);
-        return Tower?.Temperature is null ? v : nn.functional.normalize(v, 2.0, 1);
+        return (Tower?.Temperature is null ? v : nn.functional.normalize(v, 2.0, 1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Throws <see cref="InvalidOperationException"/>, saying how to train one that can, when the recommender cannot score items by their text (<see cref="ScoresItemText"/>).</summary>
