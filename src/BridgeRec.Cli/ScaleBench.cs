@@ -24,7 +24,7 @@ public static class ScaleBench
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     sealed record Settings(
-        long[] Sizes, string[] Models, int Epochs, int MaxBatches, int EvalUsers, int PerUser, int PerItem,
+        long[] Sizes, string[] Models, int Epochs, int MaxBatches, int WarmupBatches, int EvalUsers, int PerUser, int PerItem,
         double UserZipf, double ItemZipf, int Seed, int Dim, int Layers, int Batch, string Device);
 
     public static Command Create()
@@ -32,8 +32,9 @@ public static class ScaleBench
         var sizes = new Option<string>("--sizes") { Description = "data set sizes in interactions (train + test), comma-separated; K and M suffixes", DefaultValueFactory = _ => "1M,5M,20M" };
         var models = new Option<string>("--models") { Description = "lightgcn, mf, or both comma-separated", DefaultValueFactory = _ => "lightgcn,mf" };
         var epochs = new Option<int>("--epochs") { Description = "timed training epochs per model", DefaultValueFactory = _ => 1 };
-        var maxBatches = new Option<int>("--max-batches") { Description = "batches timed per epoch: a longer epoch stops there and its time is projected from the mean batch (0: whole epochs)", DefaultValueFactory = _ => 10 };
-        var evalUsers = new Option<int>("--eval-users") { Description = "users ranked in the timed full-ranking test, evenly spaced; the time for all users is projected from them (0: all users)", DefaultValueFactory = _ => 2048 };
+        var maxBatches = new Option<int>("--max-batches") { Description = "batches run per epoch: a longer epoch stops there and its time is projected from the mean batch (0: whole epochs)", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup-batches") { Description = "the run's first batches, timed but left out of the mean (first use of each operator and of the memory)", DefaultValueFactory = _ => 3 };
+        var evalUsers = new Option<int>("--eval-users") { Description = "users ranked in the timed full-ranking test, evenly spaced, after one untimed batch of others; the time for all users is projected from them (0: all users, no warm-up)", DefaultValueFactory = _ => 2048 };
         var perUser = new Option<int>("--per-user") { Description = "users = interactions / this", DefaultValueFactory = _ => 40 };
         var perItem = new Option<int>("--per-item") { Description = "items = interactions / this", DefaultValueFactory = _ => 40 };
         var userZipf = new Option<double>("--user-zipf") { Description = "Zipf exponent of user activity", DefaultValueFactory = _ => 0.5 };
@@ -42,19 +43,22 @@ public static class ScaleBench
         var inProcess = new Option<bool>("--in-process") { Description = "run every size and model in this process (peak RSS is then the process's, cumulative) instead of one fresh child process each" };
         var c = new Command("scale", "seconds per epoch, full-ranking test time and peak memory of LightGCN and MF on synthetic power-law data of growing size")
         {
-            sizes, models, epochs, maxBatches, evalUsers, perUser, perItem, userZipf, itemZipf, seed, inProcess,
+            sizes, models, epochs, maxBatches, warmup, evalUsers, perUser, perItem, userZipf, itemZipf, seed, inProcess,
             Options.Dim, Options.Layers, Options.Batch, Options.Device,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
             var s = new Settings(
-                ParseSizes(p.GetValue(sizes)!), ParseModels(p.GetValue(models)!), p.GetValue(epochs), p.GetValue(maxBatches), p.GetValue(evalUsers),
+                ParseSizes(p.GetValue(sizes)!), ParseModels(p.GetValue(models)!), p.GetValue(epochs), p.GetValue(maxBatches), p.GetValue(warmup), p.GetValue(evalUsers),
                 p.GetValue(perUser), p.GetValue(perItem), p.GetValue(userZipf), p.GetValue(itemZipf), p.GetValue(seed),
                 p.GetValue(Options.Dim) ?? 64, p.GetValue(Options.Layers) ?? 3, p.GetValue(Options.Batch) ?? 2048, p.GetValue(Options.Device) ?? "cpu");
             if (s.Epochs < 1) throw new ArgumentException($"--epochs must be >= 1 (got {s.Epochs})");
             if (s.MaxBatches < 0 || s.EvalUsers < 0) throw new ArgumentException("--max-batches and --eval-users must be >= 0 (0: all)");
+            if (s.WarmupBatches < 0 || (s.MaxBatches > 0 && s.WarmupBatches >= s.MaxBatches * s.Epochs))
+                throw new ArgumentException($"--warmup-batches must be >= 0 and leave timed batches: below --max-batches x --epochs ({s.MaxBatches * s.Epochs})");
             if (s.Dim < 1 || s.Layers < 0 || s.Batch < 1) throw new ArgumentException("--dim and --batch must be >= 1 and --layers >= 0");
             foreach (long n in s.Sizes) Data(s, n).Validate(); // every size's shape is checked before the first one runs
+            TorchRuntime.Device(s.Device); // --device cuda without the CUDA package: one clear error here, not one per child
 
             bool isolated = !p.GetValue(inProcess);
             if (!isolated && Environment.GetEnvironmentVariable(ChildVariable) == "1") ExitWithParent();
@@ -73,9 +77,10 @@ public static class ScaleBench
                 }
 
             var t = new Table()
-                .AddColumn("size").AddColumn("model").AddColumn(new TableColumn("s/batch").RightAligned()).AddColumn(new TableColumn("CPU-s").RightAligned())
-                .AddColumn(new TableColumn("batches").RightAligned()).AddColumn(new TableColumn("s/epoch").RightAligned())
-                .AddColumn(new TableColumn("test s").RightAligned()).AddColumn(new TableColumn("peak MB").RightAligned());
+                .AddColumn("size").AddColumn("model").AddColumn(new TableColumn("batches").RightAligned())
+                .AddColumn(new TableColumn("s/epoch").RightAligned()).AddColumn(new TableColumn("CPU-s/epoch").RightAligned())
+                .AddColumn(new TableColumn("test s").RightAligned()).AddColumn(new TableColumn("test CPU-s").RightAligned())
+                .AddColumn(new TableColumn("peak MB").RightAligned());
             foreach (var r in runs)
             {
                 string size = SizeLabel(r["interactions"]!.GetValue<long>());
@@ -85,21 +90,21 @@ public static class ScaleBench
                     continue;
                 }
                 string Num(string key, string fmt) => r[key]!.GetValue<double>().ToString(fmt, Inv);
-                t.AddRow(size, Markup.Escape(r["model"]!.GetValue<string>()), Num("sec_per_batch", "F3"), Num("cpu_sec_per_batch", "F3"),
-                    r["batches_per_epoch"]!.GetValue<int>().ToString("N0", Inv),
-                    Num("sec_per_epoch", "N1") + (r["epoch_projected"]!.GetValue<bool>() ? "*" : ""),
-                    Num("eval_seconds", "N1") + (r["eval_projected"]!.GetValue<bool>() ? "*" : ""), Num("peak_rss_mb", "N0"));
+                string epochMark = r["epoch_projected"]!.GetValue<bool>() ? "*" : "", evalMark = r["eval_projected"]!.GetValue<bool>() ? "*" : "";
+                t.AddRow(size, Markup.Escape(r["model"]!.GetValue<string>()), r["batches_per_epoch"]!.GetValue<int>().ToString("N0", Inv),
+                    Num("sec_per_epoch", "N1") + epochMark, Num("cpu_sec_per_epoch", "N1") + epochMark,
+                    Num("eval_seconds", "N1") + evalMark, Num("eval_cpu_seconds", "N1") + evalMark, Num("peak_rss_mb", "N0"));
             }
             t.Caption(Markup.Escape(string.Create(Inv,
-                $"size: interactions (users = size / {s.PerUser}, items = size / {s.PerItem}); CPU-s: process CPU seconds per batch; batches: per epoch; test s: full ranking of all users, top-20, train items excluded. * projected: mean timed batch x batches (+ sampling), "
-                + $"or timed users x all users (+ one embedding pass). {(isolated ? "Peak RSS per run (fresh process)." : "Peak RSS cumulative (one process).")} d={s.Dim}, {s.Layers} layers, batch {s.Batch}.")));
+                $"size: interactions; users = size/{s.PerUser}, items = size/{s.PerItem}. CPU-s: the process's CPU seconds. test: full ranking, top-20. "
+                + $"* projected from the timed batches or users. Peak RSS {(isolated ? "per run" : "cumulative")}.")));
             AnsiConsole.Write(t);
 
             var json = new JsonObject
             {
                 ["bench"] = "scale",
                 ["isolation"] = isolated ? "child process per run" : "one process",
-                ["epochs"] = s.Epochs, ["max_batches"] = s.MaxBatches, ["eval_users"] = s.EvalUsers,
+                ["epochs"] = s.Epochs, ["max_batches"] = s.MaxBatches, ["warmup_batches"] = s.WarmupBatches, ["eval_users"] = s.EvalUsers,
                 ["per_user"] = s.PerUser, ["per_item"] = s.PerItem, ["user_zipf"] = s.UserZipf, ["item_zipf"] = s.ItemZipf, ["seed"] = s.Seed,
                 ["cores"] = Environment.ProcessorCount,
                 ["runs"] = new JsonArray(runs.Select(r => (JsonNode)r).ToArray()),
@@ -166,23 +171,36 @@ public static class ScaleBench
         var fit = trainer.Fit(model, objective, _ => new Dictionary<string, double> { ["none"] = 0 }, ct: ct);
         if (fit.StopReason == "cancelled") throw new OperationCanceledException();
         double peakTrain = Status("VmHWM");
-        // The first batch of the run carries one-off costs (first use of each operator); the mean leaves it out.
+        // The run's first batches carry one-off costs (first use of each operator, memory first touched); the mean leaves them out.
+        int skip = Math.Min(s.WarmupBatches, batchSeconds.Count - 1);
         double firstBatch = batchSeconds[0];
-        double perBatch = batchSeconds.Count > 1 ? batchSeconds.Skip(1).Average() : firstBatch;
-        double cpuPerBatch = batchCpuSeconds.Count > 1 ? batchCpuSeconds.Skip(1).Average() : batchCpuSeconds[0];
+        double perBatch = batchSeconds.Skip(skip).Average();
+        double cpuPerBatch = batchCpuSeconds.Skip(skip).Average();
         double sampling = objective.SamplingSeconds.Average();
         bool epochProjected = objective.FullBatches > objective.TimedBatchesPerEpoch;
         double perEpoch = epochProjected ? sampling + perBatch * objective.FullBatches : Median(fit.EpochSeconds);
+        // CPU seconds of the process: what the work costs whatever else shares the cores (on a shared machine wall time is mostly waiting).
+        double samplingCpu = objective.SamplingCpuSeconds.Average();
+        double cpuPerEpoch = samplingCpu + cpuPerBatch * objective.FullBatches;
         Progress(tag, string.Create(Inv,
-            $"training: {perBatch:F3}s/batch ({cpuPerBatch:F3} CPU-s), sampling {sampling:F1}s, {perEpoch:N1}s/epoch{(epochProjected ? $" (projected from {batchSeconds.Count} of {objective.FullBatches:N0} batches)" : "")}; peak RSS {peakTrain:N0} MB"));
+            $"training: {perBatch:F3}s/batch ({cpuPerBatch:F3} CPU-s), sampling {sampling:F1}s, {perEpoch:N1}s/epoch ({cpuPerEpoch:N1} CPU-s){(epochProjected ? $" (projected from batches {skip + 1}-{batchSeconds.Count} of {objective.FullBatches:N0})" : "")}; peak RSS {peakTrain:N0} MB"));
 
         // Full ranking: the final embeddings once (LightGCN's propagation), then the evaluator over the timed users.
         clock.Restart();
+        var embedCpu = CpuTime();
         model.FinalEmbeddings();
         double embedSeconds = clock.Elapsed.TotalSeconds;
+        double embedCpuSeconds = (CpuTime() - embedCpu).TotalSeconds;
         var all = evaluator.Users;
         int m = s.EvalUsers == 0 || s.EvalUsers >= all.Count ? all.Count : s.EvalUsers;
         var timedUsers = Enumerable.Range(0, m).Select(k => all[(int)((long)k * all.Count / m)]).ToArray();
+        if (m < all.Count)
+        {
+            // One untimed batch of other users first: the first score matrix of this size is allocated and touched here.
+            var timed = timedUsers.ToHashSet();
+            var warm = all.Where(u => !timed.Contains(u)).Take(evaluator.Options.BatchSize).ToArray();
+            if (warm.Length > 0) evaluator.Evaluate(model.ScoreAll, warm);
+        }
         int batchesDone = 0, evalBatches = (m + evaluator.Options.BatchSize - 1) / evaluator.Options.BatchSize;
         lastPrint = Stopwatch.GetTimestamp();
         var evalCpu = CpuTime();
@@ -196,9 +214,10 @@ public static class ScaleBench
         double evalCpuSeconds = (CpuTime() - evalCpu).TotalSeconds;
         bool evalProjected = m < all.Count;
         double evalSeconds = embedSeconds + result.ElapsedSeconds * all.Count / m;
+        double evalCpuAll = embedCpuSeconds + evalCpuSeconds * all.Count / m;
         double peak = Status("VmHWM");
         Progress(tag, string.Create(Inv,
-            $"full ranking of {m:N0}{(evalProjected ? $" of {all.Count:N0}" : "")} users in {result.ElapsedSeconds:F1}s (+{embedSeconds:F1}s embedding): {evalSeconds:N1}s for all{(evalProjected ? " (projected)" : "")}; peak RSS {peak:N0} MB"));
+            $"full ranking of {m:N0}{(evalProjected ? $" of {all.Count:N0}" : "")} users in {result.ElapsedSeconds:F1}s (+{embedSeconds:F1}s embedding): {evalSeconds:N1}s ({evalCpuAll:N1} CPU-s) for all{(evalProjected ? " (projected)" : "")}; peak RSS {peak:N0} MB"));
 
         return new JsonObject
         {
@@ -215,17 +234,24 @@ public static class ScaleBench
             ["batches_per_epoch"] = objective.FullBatches,
             ["batches_timed"] = batchSeconds.Count,
             ["first_batch_seconds"] = Math.Round(firstBatch, 4),
+            ["batches_averaged"] = batchSeconds.Count - skip,
+            ["batch_seconds"] = new JsonArray(batchSeconds.Select(x => (JsonNode)Math.Round(x, 4)).ToArray()),
+            ["batch_cpu_seconds"] = new JsonArray(batchCpuSeconds.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),
             ["sec_per_batch"] = Math.Round(perBatch, 4),
             ["cpu_sec_per_batch"] = Math.Round(cpuPerBatch, 4),
             ["sampling_seconds"] = Math.Round(sampling, 3),
+            ["sampling_cpu_seconds"] = Math.Round(samplingCpu, 3),
             ["sec_per_epoch"] = Math.Round(perEpoch, 2),
+            ["cpu_sec_per_epoch"] = Math.Round(cpuPerEpoch, 2),
             ["epoch_projected"] = epochProjected,
             ["eval_users"] = all.Count,
             ["eval_users_timed"] = m,
             ["embed_seconds"] = Math.Round(embedSeconds, 3),
+            ["embed_cpu_seconds"] = Math.Round(embedCpuSeconds, 3),
             ["eval_seconds_timed"] = Math.Round(result.ElapsedSeconds, 3),
             ["eval_cpu_seconds_timed"] = Math.Round(evalCpuSeconds, 3),
             ["eval_seconds"] = Math.Round(evalSeconds, 2),
+            ["eval_cpu_seconds"] = Math.Round(evalCpuAll, 2),
             ["eval_projected"] = evalProjected,
             ["parameters_mb"] = Math.Round(parametersMb, 1),
             ["graph_mb"] = Math.Round(graphMb, 1),
@@ -250,7 +276,7 @@ public static class ScaleBench
         string[] args =
         [
             "bench", "scale", "--in-process", "--sizes", n.ToString(Inv), "--models", modelName,
-            "--epochs", s.Epochs.ToString(Inv), "--max-batches", s.MaxBatches.ToString(Inv), "--eval-users", s.EvalUsers.ToString(Inv),
+            "--epochs", s.Epochs.ToString(Inv), "--max-batches", s.MaxBatches.ToString(Inv), "--warmup-batches", s.WarmupBatches.ToString(Inv), "--eval-users", s.EvalUsers.ToString(Inv),
             "--per-user", s.PerUser.ToString(Inv), "--per-item", s.PerItem.ToString(Inv),
             "--user-zipf", s.UserZipf.ToString("R", Inv), "--item-zipf", s.ItemZipf.ToString("R", Inv), "--seed", s.Seed.ToString(Inv),
             "--dim", s.Dim.ToString(Inv), "--layers", s.Layers.ToString(Inv), "--batch", s.Batch.ToString(Inv), "--device", s.Device,
@@ -316,14 +342,17 @@ public static class ScaleBench
         public int FullBatches { get; private set; }
         public int TimedBatchesPerEpoch { get; private set; }
         public List<double> SamplingSeconds { get; } = [];
+        public List<double> SamplingCpuSeconds { get; } = [];
         public long BatchesStartedAt { get; private set; }
         public TimeSpan CpuAtBatchesStart { get; private set; }
 
         public int StartEpoch(int epoch)
         {
             long t = Stopwatch.GetTimestamp();
+            var cpu = CpuTime();
             FullBatches = inner.StartEpoch(epoch);
             SamplingSeconds.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+            SamplingCpuSeconds.Add((CpuTime() - cpu).TotalSeconds);
             TimedBatchesPerEpoch = maxBatches > 0 ? Math.Min(FullBatches, maxBatches) : FullBatches;
             CpuAtBatchesStart = CpuTime();
             BatchesStartedAt = Stopwatch.GetTimestamp();

@@ -69,14 +69,15 @@ public class CliTests
         try
         {
             Assert.Equal(0, Run("bench", "scale", "--in-process", "--sizes", "60K", "--models", "lightgcn,mf",
-                "--max-batches", "2", "--eval-users", "100", "--dim", "8"));
+                "--max-batches", "3", "--warmup-batches", "1", "--eval-users", "100", "--dim", "8"));
+            Assert.Equal(2, Run("bench", "scale", "--in-process", "--sizes", "60K", "--max-batches", "3")); // the 3 warm-up batches leave none timed
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--sizes", "5X"));
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--sizes", "10K")); // too dense at 40 per user and item
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--models", "sasrec"));
         }
         finally { Console.SetOut(old); }
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToList();
-        Assert.Contains(lines, l => l.StartsWith("[60K lightgcn] epoch 1/1: batch 2/2 timed of 24", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("[60K lightgcn] epoch 1/1: batch 3/3 timed of 24", StringComparison.Ordinal));
         var json = JsonNode.Parse(lines.Last(l => l.StartsWith('{')))!.AsObject();
         Assert.Equal("one process", json["isolation"]!.GetValue<string>());
         var runs = json["runs"]!.AsArray();
@@ -86,12 +87,17 @@ public class CliTests
             Assert.Equal(1500, r!["users"]!.GetValue<int>());
             Assert.Equal(60_000, r["train_interactions"]!.GetValue<int>() + r["test_interactions"]!.GetValue<int>());
             Assert.Equal(24, r["batches_per_epoch"]!.GetValue<int>());
-            Assert.Equal(2, r["batches_timed"]!.GetValue<int>());
+            Assert.Equal(3, r["batches_timed"]!.GetValue<int>());
+            Assert.Equal(2, r["batches_averaged"]!.GetValue<int>());
+            Assert.Equal(3, r["batch_seconds"]!.AsArray().Count);
             Assert.True(r["epoch_projected"]!.GetValue<bool>());
             Assert.Equal(100, r["eval_users_timed"]!.GetValue<int>());
             Assert.True(r["eval_projected"]!.GetValue<bool>());
-            foreach (string key in new[] { "sec_per_batch", "cpu_sec_per_batch", "sec_per_epoch", "eval_seconds", "peak_rss_mb", "parameters_mb" })
+            foreach (string key in new[] { "sec_per_batch", "sec_per_epoch", "eval_seconds", "peak_rss_mb", "parameters_mb" })
                 Assert.True(r[key]!.GetValue<double>() > 0, $"{key} in {r.ToJsonString()}");
+            // CPU time comes in clock ticks (10 ms): a tiny batch may read 0.
+            foreach (string key in new[] { "cpu_sec_per_batch", "cpu_sec_per_epoch", "eval_cpu_seconds" })
+                Assert.True(r[key]!.GetValue<double>() >= 0, $"{key} in {r.ToJsonString()}");
         }
         Assert.True(runs[0]!["graph_mb"]!.GetValue<double>() > 0);
     }
