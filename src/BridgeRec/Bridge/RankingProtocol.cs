@@ -40,9 +40,6 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
         : options.Distill == "rank" ? new LlmRankDistillation(dsm, train, options.TopK, options.Lambda, options.Gate)
         : new SoftmaxDistillation(dsm.FinalEmbeddings(), options.Tau, options.Lambda);
 
-    /// <summary>Pairs the DSM phase's rank distillation kept after its gate, and how many it started from, in the last round.</summary>
-    public (int Kept, int Candidates)? LastDistillPairs { get; private set; }
-
     public LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round)
     {
         llm.UseHistories(_sequences);
@@ -52,9 +49,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
         if (options.Lambda > 0 && options.Distill == "rank")
         {
             var users = Enumerable.Range(0, _sequences.Length).Where(u => _sequences[u].Count > 0).ToArray();
-            var d = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round));
-            LastDistillPairs = (d.Pairs, d.Candidates);
-            term = d.Term;
+            term = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round)).Term;
         }
         else if (options.Lambda > 0) term = Distillation(teacher);
         return new LlmPass(validation, new BprObjective(_train, DsmPhaseOptions(round), term), teacher);
