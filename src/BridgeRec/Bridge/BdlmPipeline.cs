@@ -30,8 +30,6 @@ public static class BdlmPipeline
         var sw = Stopwatch.StartNew();
         dsmConfig.Validate();
         options.Validate();
-        // BDLM reads a user as a row of the module; SASRec's user is its sequence representation (not wired in yet).
-        if (dsm is SasRec) throw new NotSupportedException("bdlm from a sasrec model is not built yet: start BDLM from a lightgcn or mf folder");
         string settings = Settings(dsmConfig, spec, options);
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);
@@ -57,6 +55,7 @@ public static class BdlmPipeline
 
             // The shared module holds the DSM's best round: save and test it, and keep it in memory beside the LLM's.
             SaveDsmPart(outDir, dsmConfig, dsm, result);
+            dsm.UseHistories(Histories.Of(split, includeValidation: true)); // a sequential DSM reads what each user did up to the test item
             var dsmTest = test.Evaluate(dsm.ScoreAll);
             using var dsmBest = dsm.Snapshot();
 

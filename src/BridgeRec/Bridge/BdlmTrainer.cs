@@ -197,6 +197,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     /// <summary>One LLM phase: <see cref="LlmTraining.Train"/> for the configured epochs on the protocol's objective.</summary>
     double RunLlmPhase(LlmRecommender llm, DomainModel dsm, IBdlmProtocol protocol, int round, CancellationToken ct)
     {
+        // A sequential DSM gives the LLM its users: the LLM reads each prompt's history with the DSM as it stands now.
+        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
         var objective = protocol.LlmObjective(dsm, round);
         try
         {
@@ -258,19 +260,22 @@ public sealed class LlmState : IDisposable
     readonly IsmState _ism;
     readonly Parameter[] _trained;
     readonly Tensor[] _values;
+    readonly DsmState? _userEncoder;
 
-    LlmState(IsmState ism, Parameter[] trained, Tensor[] values) { _ism = ism; _trained = trained; _values = values; }
+    LlmState(IsmState ism, Parameter[] trained, Tensor[] values, DsmState? userEncoder) { _ism = ism; _trained = trained; _values = values; _userEncoder = userEncoder; }
 
+    /// <remarks>The user encoder (<see cref="LlmRecommender.UserEncoder"/>) is kept too: the LLM was scored with the DSM as it was then.</remarks>
     public static LlmState Capture(LlmRecommender llm, IReadOnlyList<Parameter> extra)
     {
         var trained = llm.parameters().Where(p => p.requires_grad).Concat(extra).ToArray();
         using var _ = no_grad();
-        return new LlmState(llm.Ism.Snapshot(), trained, trained.Select(p => p.detach().clone()).ToArray());
+        return new LlmState(llm.Ism.Snapshot(), trained, trained.Select(p => p.detach().clone()).ToArray(), llm.UserEncoder?.Snapshot());
     }
 
     public void Restore(LlmRecommender llm)
     {
         llm.Ism.Restore(_ism);
+        if (_userEncoder is not null) llm.UserEncoder!.Restore(_userEncoder);
         using var _ = no_grad();
         for (int k = 0; k < _trained.Length; k++) _trained[k].copy_(_values[k]);
     }
@@ -278,6 +283,7 @@ public sealed class LlmState : IDisposable
     public void Dispose()
     {
         _ism.Dispose();
+        _userEncoder?.Dispose();
         foreach (var t in _values) t.Dispose();
     }
 }

@@ -161,12 +161,34 @@ public sealed class DsmRankDistillation
         _users = [.. pu]; _items = [.. pi]; _weights = [.. pw];
     }
 
+    /// <summary>
+    /// The same pairs for a sequential DSM: per batch as many pairs as the batch has sequences, each user read from its
+    /// whole training history, lambda * mean w_k (-log softmax_i(h_u . E)), softmax over all items as SASRec trains.
+    /// </summary>
+    public SequenceExtraLoss SequenceTerm => (model, n) =>
+    {
+        var device = model.Ism.Items.device;
+        if (_users.Length == 0) return zeros(1, device: device).sum();
+        var pick = Draw(n);
+        var hidden = model.Represent(pick.Select(p => model.TrainHistories[(int)_users[p]]).ToArray());
+        var i = tensor(pick.Select(p => _items[p]).ToArray(), device: device).unsqueeze(1);
+        var w = tensor(pick.Select(p => _weights[p]).ToArray(), device: device);
+        var picked = nn.functional.log_softmax(model.Logits(hidden), 1).gather(1, i).squeeze(1);
+        return picked.mul(w).mean().mul(Scalars.Of(-_lambda));
+    };
+
+    long[] Draw(long n)
+    {
+        var pick = new long[n];
+        for (int k = 0; k < n; k++) pick[k] = _rng.NextInt64(_users.Length);
+        return pick;
+    }
+
     public ExtraLoss Term => (fu, fi, users, pos, neg) =>
     {
         long b = neg.shape[0];
         if (_users.Length == 0) return zeros(1, device: fu.device).sum();
-        var pick = new long[b];
-        for (int k = 0; k < b; k++) pick[k] = _rng.NextInt64(_users.Length);
+        var pick = Draw(b);
         var u = tensor(pick.Select(p => _users[p]).ToArray(), device: fu.device);
         var i = tensor(pick.Select(p => _items[p]).ToArray(), device: fu.device);
         var w = tensor(pick.Select(p => _weights[p]).ToArray(), device: fu.device);

@@ -45,13 +45,18 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
         llm.UseHistories(_sequences);
         var teacher = CacheScores(llm);
         var validation = validate(new PrecomputedScores(llm.Name, teacher));
-        ExtraLoss? term = null;
+        DsmRankDistillation? rank = null;
         if (options.Lambda > 0 && options.Distill == "rank")
         {
             var users = Enumerable.Range(0, _sequences.Length).Where(u => _sequences[u].Count > 0).ToArray();
-            term = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round)).Term;
+            rank = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round));
         }
-        else if (options.Lambda > 0) term = Distillation(teacher);
+        if (dsm is SasRec sequential)
+        {
+            if (options.Lambda > 0 && rank is null) throw new NotSupportedException("a sasrec DSM distils from the LLM by ranking only: set bdlm.distill to rank");
+            return new LlmPass(validation, new SasRecObjective(sequential, DsmPhaseOptions(round), rank?.SequenceTerm), teacher);
+        }
+        var term = rank?.Term ?? (options.Lambda > 0 ? Distillation(teacher) : null);
         return new LlmPass(validation, new BprObjective(_train, DsmPhaseOptions(round), term), teacher);
     }
 

@@ -1,3 +1,4 @@
+using BridgeRec.IO;
 using BridgeRec.Data;
 using BridgeRec.SharedModule;
 using TorchSharp;
@@ -163,6 +164,65 @@ public sealed class SasRec : DomainModel
             parts.Add(Forward(egoItems, SequenceBatch.Of(latest, egoItems.device)).select(1, -1));
         }
         return (cat(parts, 0), egoItems);
+    }
+
+    /// <summary>
+    /// The sequence representation [n, d] of each history (the hidden state at its newest item; zero for an empty one), read
+    /// as <see cref="Propagate"/> reads a user's: its latest <see cref="SasRecOptions.MaxLength"/> items. Differentiable;
+    /// dropout applies only in training mode.
+    /// </summary>
+    public Tensor Represent(IReadOnlyList<IReadOnlyList<int>> histories)
+    {
+        if (histories.Count == 0) return zeros(0, Ism.Dim, device: Ism.Items.device);
+        return Forward(EgoItems(), SequenceBatch.Of(histories.Select(Latest).ToArray(), Ism.Items.device)).select(1, -1);
+    }
+
+    /// <summary>
+    /// A frozen copy of this model over a shared module of its own (the item rows copied; no user rows read): what an LLM
+    /// reads its users with (<see cref="LlmRec.LlmRecommender.FollowUserEncoder"/>). It does not follow later training of
+    /// this model until <see cref="CopyInto"/> refreshes it. Histories: none (it reads those it is given). Disposing it
+    /// disposes its module, as for every DSM.
+    /// </summary>
+    public SasRec FrozenCopy()
+    {
+        var ism = new InformationSharingModule(Ism.NumUsers, Ism.NumItems, Ism.Dim, itemBias: Ism.ItemBias is not null, device: Ism.Items.device);
+        var copy = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], Ism.NumUsers).ToArray(), Options);
+        foreach (var p in copy.parameters()) p.requires_grad = false;
+        CopyInto(copy);
+        return copy;
+    }
+
+    /// <summary>Copies this model's item rows and own weights into <paramref name="copy"/> (made by <see cref="FrozenCopy"/>).</summary>
+    public void CopyInto(SasRec copy)
+    {
+        using var state = Snapshot();
+        copy.Restore(state);
+    }
+
+    /// <summary>What a frozen copy is saved as: its item rows (<c>ism.items</c>, <c>ism.item_bias</c>) and its own weights by name.</summary>
+    public Dictionary<string, Tensor> FrozenTensors()
+    {
+        var t = OwnWeights().ToDictionary(kv => kv.Key, kv => kv.Value);
+        t["ism.items"] = Ism.Items;
+        if (Ism.ItemBias is { } bias) t["ism.item_bias"] = bias;
+        return t;
+    }
+
+    /// <summary>A frozen copy rebuilt from <see cref="FrozenTensors"/> read from <paramref name="source"/>.</summary>
+    public static SasRec FromFrozenTensors(IReadOnlyDictionary<string, Tensor> tensors, int numUsers, SasRecOptions options, string source)
+    {
+        if (!tensors.TryGetValue("ism.items", out var items) || items.dim() != 2)
+            throw new InvalidDataException($"{source}: no ism.items [items, dim] tensor: not a saved sequence encoder");
+        var ism = new InformationSharingModule(numUsers, (int)items.shape[0], (int)items.shape[1], itemBias: tensors.ContainsKey("ism.item_bias"));
+        var model = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], numUsers).ToArray(), options);
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        using (no_grad())
+        {
+            SafeTensors.CopyInto(tensors, "ism.items", ism.Items, source);
+            if (ism.ItemBias is { } bias) SafeTensors.CopyInto(tensors, "ism.item_bias", bias, source);
+        }
+        model.LoadOwnWeights(tensors, source);
+        return model;
     }
 
     int[] Latest(IReadOnlyList<int> history) => history.Skip(Math.Max(0, history.Count - Options.MaxLength)).ToArray();

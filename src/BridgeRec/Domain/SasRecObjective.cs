@@ -6,6 +6,9 @@ using BridgeRec.Torch;
 
 namespace BridgeRec.Domain;
 
+/// <summary>A term added to a sequential DSM's batch loss: <paramref name="model"/> in training mode, <paramref name="batchSize"/> the batch's number of sequences.</summary>
+public delegate Tensor SequenceExtraLoss(SasRec model, int batchSize);
+
 /// <summary>
 /// SASRec's next-item objective. Each user's training sequence is cut, from the newest item back, into windows of at
 /// most <see cref="SasRecOptions.MaxLength"/> + 1 items; every item of a window but its first is a target, predicted
@@ -16,6 +19,9 @@ namespace BridgeRec.Domain;
 /// </summary>
 public sealed class SasRecObjective : IDsmObjective
 {
+    /// <summary>A term added to each batch's loss (BDLM's distillation from the LLM), given the model and the batch's window count.</summary>
+    public SequenceExtraLoss? Extra { get; }
+
     readonly SasRec _model;
     readonly DsmOptions _options;
     readonly (int User, int Start, int End)[] _windows;
@@ -23,8 +29,9 @@ public sealed class SasRecObjective : IDsmObjective
     int[][] _batches = [];
     Random _rng = new(0);
 
-    public SasRecObjective(SasRec model, DsmOptions options)
+    public SasRecObjective(SasRec model, DsmOptions options, SequenceExtraLoss? extra = null)
     {
+        Extra = extra;
         _model = model;
         _options = options;
         var histories = model.TrainHistories;
@@ -89,7 +96,8 @@ public sealed class SasRecObjective : IDsmObjective
             "bce" => (-_model.Score(h, t)).Softplus().mean().Plus(_model.Score(h, tensor(negatives!, device: device)).Softplus().mean()),
             _ => (_model.Score(h, tensor(negatives!, device: device)) - _model.Score(h, t)).Softplus().mean(),
         };
-        return (loss, loss.item<float>());
+        double reported = loss.item<float>();
+        return (Extra is null ? loss : loss.Plus(Extra(_model, windows.Length)), reported);
     }
 
     /// <summary>Softmax over the target and the batch's uniform negatives; a negative that is the target is masked out.</summary>

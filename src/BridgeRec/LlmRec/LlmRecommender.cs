@@ -84,7 +84,40 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
+        if (disposing) { _userEncoder?.Dispose(); _userEncoder = null; }
         if (disposing && _ownsIsm) Ism.Dispose();
+    }
+
+    Domain.SasRec? _userEncoder;
+
+    /// <summary>
+    /// The sequential DSM the user token is read with (<see cref="FollowUserEncoder"/>): a frozen copy of it; null when the
+    /// user token is the user's row of the shared module.
+    /// </summary>
+    public Domain.SasRec? UserEncoder => _userEncoder;
+
+    /// <summary>
+    /// Reads each prompt's user token as A_in of <paramref name="dsm"/>'s representation of the history the prompt was
+    /// built from (<see cref="Domain.SasRec.Represent"/>), not as a user row: the LLM reads the behaviour pattern the
+    /// sequential DSM found, for a training prefix as for a whole history or a posted one. The LLM keeps a frozen copy
+    /// (item rows and weights), made on the first call and refreshed by each later one: BDLM calls it at the start of
+    /// every LLM phase, so the LLM trains and is scored with the DSM as that phase found it. The user residual rows and
+    /// the user's shared row are then not read.
+    /// </summary>
+    public void FollowUserEncoder(Domain.SasRec dsm)
+    {
+        if (dsm.Ism.Dim != Ism.Dim || dsm.NumItems != NumItems)
+            throw new ArgumentException($"the user encoder has {dsm.NumItems} items of width {dsm.Ism.Dim}; the LLM {NumItems} of width {Ism.Dim}", nameof(dsm));
+        if (_userEncoder is null) _userEncoder = dsm.FrozenCopy();
+        else dsm.CopyInto(_userEncoder);
+    }
+
+    /// <summary>The user-token vectors before A_in: the user encoder's representation of each prompt's history, or the user rows.</summary>
+    Tensor UserInputs(PromptBatch batch, Tensor userIds)
+    {
+        if (_userEncoder is null) return UserRows(userIds);
+        using var _ = no_grad();
+        return _userEncoder.Represent(batch.UserSequences);
     }
 
     /// <summary>The histories prompts are built from when scoring (train for validation; train + validation for test).</summary>
@@ -167,7 +200,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     Tensor Query(Tensor pooled, Tensor? users = null)
     {
         var q = A_out.forward(pooled);
-        if (Tower is { UserSkip: true } && users is not null && _textItems is null) q = q.Plus(UserRows(users));
+        if (Tower is { UserSkip: true } && users is not null && _textItems is null) q = q.Plus(users);
         return Tower?.Temperature is not { } t ? q : nn.functional.normalize(q, 2.0, 1).mul(Scalars.Of(1.0 / t));
     }
 
@@ -186,7 +219,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         EmbeddingOverrides? overrides = null;
         if (batch.UserIds.Length + batch.ItemIds.Length > 0)
         {
-            var users = A_in.forward(UserRows(t.UserIds));
+            var users = A_in.forward(UserInputs(batch, t.UserIds));
             var items = A_in.forward(ItemRows(t.ItemIds));
             overrides = new EmbeddingOverrides(cat([t.UserBatch, t.ItemBatch], 0), cat([t.UserPos, t.ItemPos], 0), cat([users, items], 0));
         }
@@ -196,17 +229,22 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// <summary>Scores [batch, items] for collated prompts (differentiable).</summary>
     public Tensor Score(PromptBatch batch) => ItemLogits(Encode(batch), PromptUsers(batch));
 
-    /// <summary>The user of each prompt [batch] (for the tower's user skip); null unless every prompt has its user token.</summary>
+    /// <summary>
+    /// The user vector of each prompt [batch, d] (for the tower's user skip): its user row, or the user encoder's
+    /// representation of its history; null unless every prompt has its user token.
+    /// </summary>
     Tensor? PromptUsers(PromptBatch batch)
     {
         if (Tower is not { UserSkip: true } || batch.UserIds.Length != batch.BatchSize) return null;
-        var users = new long[batch.BatchSize];
-        for (int k = 0; k < users.Length; k++) users[batch.UserBatch[k]] = batch.UserIds[k];
-        return tensor(users, device: Ism.Users.device);
+        var order = new long[batch.BatchSize];
+        for (int k = 0; k < order.Length; k++) order[batch.UserBatch[k]] = k;
+        using var ids = tensor(batch.UserIds, device: Ism.Users.device);
+        using var at = tensor(order, device: Ism.Users.device);
+        return UserInputs(batch, ids).index_select(0, at);
     }
 
     /// <summary>The query vectors [batch, d] of collated prompts, as <see cref="Score"/> matches them against the item vectors.</summary>
-    public Tensor Queries(PromptBatch batch) => Query(Encode(batch));
+    public Tensor Queries(PromptBatch batch) => Query(Encode(batch), PromptUsers(batch));
 
     /// <summary>s_i = &lt;A_out(h), E_i[i]&gt; + b_i for pooled states h [batch, hidden]: a decoder's logits of the item tokens.</summary>
     public Tensor ItemLogits(Tensor pooled, Tensor? users = null) => CatalogLogits(Query(pooled, users));

@@ -17,6 +17,12 @@ namespace BridgeRec.LlmRec;
 /// <param name="History">the history items the prompt shows, oldest -> newest, with or without task tokens</param>
 public sealed record Prompt(int[] Ids, int UserPosition, int[] ItemPositions, int[] Items, int User, int[] History)
 {
+    /// <summary>
+    /// The whole history the prompt was built from (oldest first), of which <see cref="History"/> shows the newest: what a
+    /// sequential DSM reads for the user token (<see cref="LlmRecommender.FollowUserEncoder"/>). Null: <see cref="History"/>.
+    /// </summary>
+    public IReadOnlyList<int>? Sequence { get; init; }
+
     /// <summary>Number of tokens, specials included.</summary>
     public int Length => Ids.Length;
 }
@@ -32,6 +38,9 @@ public sealed record PromptBatch(
     long[] UserBatch, long[] UserPos, long[] UserIds,
     long[] ItemBatch, long[] ItemPos, long[] ItemIds)
 {
+    /// <summary>For each user token (aligned with <see cref="UserIds"/>), the history its prompt was built from (<see cref="Prompt.Sequence"/>).</summary>
+    public IReadOnlyList<int>[] UserSequences { get; init; } = [];
+
     /// <summary>Right-pads <paramref name="prompts"/> with <paramref name="padId"/> to the longest of them.</summary>
     public static PromptBatch Collate(IReadOnlyList<Prompt> prompts, int padId)
     {
@@ -50,6 +59,7 @@ public sealed record PromptBatch(
         var mask = new long[ids.LongLength];
         if (padId != 0) Array.Fill(ids, padId);
         var userBatch = new long[users]; var userPos = new long[users]; var userIds = new long[users];
+        var userSequences = new IReadOnlyList<int>[users];
         var itemBatch = new long[items]; var itemPos = new long[items]; var itemIds = new long[items];
         int nu = 0, ni = 0;
         for (int r = 0; r < b; r++)
@@ -63,7 +73,7 @@ public sealed record PromptBatch(
             }
             if (p.UserPosition >= 0)
             {
-                userBatch[nu] = r; userPos[nu] = p.UserPosition; userIds[nu] = p.User;
+                userBatch[nu] = r; userPos[nu] = p.UserPosition; userIds[nu] = p.User; userSequences[nu] = p.Sequence ?? p.History;
                 nu++;
             }
             for (int k = 0; k < p.Items.Length; k++)
@@ -72,7 +82,7 @@ public sealed record PromptBatch(
                 ni++;
             }
         }
-        return new PromptBatch(ids, mask, b, seq, userBatch, userPos, userIds, itemBatch, itemPos, itemIds);
+        return new PromptBatch(ids, mask, b, seq, userBatch, userPos, userIds, itemBatch, itemPos, itemIds) { UserSequences = userSequences };
     }
 
     /// <summary>The ids and mask as a <see cref="TokenBatch"/> (token types all 0).</summary>

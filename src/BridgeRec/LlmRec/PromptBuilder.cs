@@ -200,7 +200,7 @@ public sealed class PromptBuilder
         else Put(_nextWords);
         Put(_end);
         if (at != ids.Length) throw new InvalidOperationException($"Prompt length {at} differs from the planned {ids.Length}.");
-        return new Prompt(ids, userPosition, positions, taggedItems, user, shown);
+        return new Prompt(ids, userPosition, positions, taggedItems, user, shown) { Sequence = history };
 
         void Put(ReadOnlySpan<int> span)
         {

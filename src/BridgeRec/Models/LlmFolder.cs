@@ -1,3 +1,4 @@
+using BridgeRec.Domain;
 using System.Text.Json;
 using BridgeRec.Data;
 using BridgeRec.IO;
@@ -17,6 +18,9 @@ namespace BridgeRec.Models;
 /// </summary>
 public static class LlmFolder
 {
+    /// <summary>The LLM's sequence encoder of users (<see cref="LlmSpec.UserEncoder"/>), when it has one.</summary>
+    public const string UserEncoderFile = "llm-user-encoder.safetensors";
+
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, ModelFolder.LlmSpecFile));
 
     public static void Save(string dir, LlmRecommender llm, LlmSpec spec)
@@ -26,6 +30,8 @@ public static class LlmFolder
             .ToDictionary(p => p.name, p => (Tensor)p.parameter);
         SafeTensors.Save(Path.Combine(dir, ModelFolder.LlmWeightsFile), trained);
         llm.Ism.Save(Path.Combine(dir, ModelFolder.LlmIsmFile), new Dictionary<string, string> { ["role"] = "llm", ["best_round"] = spec.BestRound.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        if (llm.UserEncoder is { } encoder) SafeTensors.Save(Path.Combine(dir, UserEncoderFile), encoder.FrozenTensors());
+        spec = spec with { UserEncoder = llm.UserEncoder?.Options };
         // The spec last: a folder with llm.json is complete.
         AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.LlmSpecFile), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions));
     }
@@ -78,6 +84,18 @@ public static class LlmFolder
                     SafeTensors.CopyInto(loaded, name, p, weightsPath);
             }
             finally { foreach (var t in loaded.Values) t.Dispose(); }
+            if (spec.UserEncoder is { } encoderOptions)
+            {
+                string encoderPath = Path.Combine(dir, UserEncoderFile);
+                if (!File.Exists(encoderPath)) throw new FileNotFoundException($"--model {dir}: {ModelFolder.LlmSpecFile} names a user encoder but {UserEncoderFile} is not there (copied in part?)", encoderPath);
+                var tensors = SafeTensors.Load(encoderPath);
+                try
+                {
+                    using var encoder = SasRec.FromFrozenTensors(tensors, ism.NumUsers, encoderOptions, encoderPath);
+                    llm.FollowUserEncoder(encoder);
+                }
+                finally { foreach (var t in tensors.Values) t.Dispose(); }
+            }
             llm.eval();
             return llm;
         }

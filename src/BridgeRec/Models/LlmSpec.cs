@@ -12,6 +12,12 @@ public sealed record LlmSpec
     /// <summary>The item tower the LLM was built with; null (folders written before it existed): the first build's.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public LlmTowerOptions? Tower { get; init; }
+    /// <summary>
+    /// The sequential DSM the LLM reads its user token with (<see cref="LlmRecommender.FollowUserEncoder"/>), its weights in
+    /// <c>llm-user-encoder.safetensors</c>; null: the user token is the user's row.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Domain.SasRecOptions? UserEncoder { get; init; }
     /// <summary>The BDLM round whose LLM weights the folder holds.</summary>
     public int BestRound { get; init; }
     /// <summary>Validation metrics of that round.</summary>

@@ -63,7 +63,7 @@ public sealed record ExperimentDataset
 public sealed record DsmSettings
 {
     /// <summary>
-    /// lightgcn | mf | lightgcn+text | mf+text | sasrec (sasrec: not yet as BDLM's DSM). A +text model starts BDLM
+    /// lightgcn | mf | lightgcn+text | mf+text | sasrec (with sasrec the LLM reads each prompt's user token through a copy of it). A +text model starts BDLM
     /// from the language model's knowledge: stage 0 is the DSM given frozen text features, the shortcut BDLM must beat.
     /// </summary>
     public string Model { get; init; } = "lightgcn";
@@ -149,9 +149,9 @@ public sealed record ExperimentConfig
         if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text or sasrec");
         if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
         Tower.Validate();
-        // BDLM reads a user as a row of the shared module; SASRec's user is its sequence representation, not wired in yet.
-        if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm"))
-            throw new ArgumentException($"experiment {Name}: one-way and bdlm do not run with dsm.model sasrec yet; use lightgcn or mf as their DSM and list sasrec as a method");
+        // With SASRec the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only.
+        if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank")
+            throw new ArgumentException($"experiment {Name}: bdlm.distill '{Bdlm.Distill}' with dsm.model sasrec: a sequential DSM distils by ranking only; use \"distill\": \"rank\"");
         Dsm.Sasrec?.Validate(Dsm.Dim);
         Backbone.Validate();
         Bdlm.Validate();

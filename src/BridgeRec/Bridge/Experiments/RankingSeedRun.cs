@@ -202,8 +202,11 @@ internal sealed class RankingSeedRun
         TorchRuntime.Seed(_seed);
         // The LLM's item text, like llm-text's table, is its own encoder's (MiniLM's for a checkpoint folder).
         using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
-        return (dsm, new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
-            tower: _c.Tower, itemText: features));
+        var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
+            tower: _c.Tower, itemText: features);
+        // A sequential DSM gives the LLM its users (BDLM refreshes the copy every round; one-way keeps stage 0's).
+        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        return (dsm, llm);
     }
 
     void RunOneWay(DsmState stage0)
@@ -239,6 +242,8 @@ internal sealed class RankingSeedRun
             return;
         }
         // The shared module holds the DSM's best round now; evaluate the DSM first, then put the LLM's best back.
+        // Tested with what each user did up to the test item, as TrainDsm tests (a sequential DSM reads it).
+        dsm.UseHistories(Histories.Of(_split, includeValidation: true));
         var dsmRow = Evaluate("bdlm-dsm", dsm, secs, result.BestDsmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
         // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
         var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };

@@ -1,0 +1,129 @@
+using BridgeRec.Bridge;
+using BridgeRec.Data;
+using BridgeRec.Domain;
+using BridgeRec.Evaluation;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
+using BridgeRec.SharedModule;
+using BridgeRec.Torch;
+using static TorchSharp.torch;
+
+namespace BridgeRec.Tests.Bridge;
+
+/// <summary>BDLM with SASRec as the DSM: the LLM reads its users through a frozen copy of it, and the DSM phase distils by ranking.</summary>
+[Collection("torch-rng")]
+public class SequentialBridgeTests
+{
+    static readonly SasRecOptions Small = new() { MaxLength = 8, Layers = 1, Heads = 2, Inner = 32, Dropout = 0.2 };
+
+    static (SasRec Dsm, LlmRecommender Llm) Models(Split split, LlmTowerOptions? tower)
+    {
+        manual_seed(4);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
+        var dsm = new SasRec(ism, Histories.Of(split, includeValidation: false), Small);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
+        var llm = new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false), tower: tower);
+        return (dsm, llm);
+    }
+
+    static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
+
+    [Fact]
+    public void WithTheUserSkipTheLlmStartsFromTheSequentialDsmsScoresAndFollowsOnlyWhenRefreshed()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        // Zero-initialised residual rows and A_out, raw dot products: the query is exactly the DSM's user representation.
+        var (dsm, llm) = Models(split, new LlmTowerOptions { Residual = true, ItemText = false, Temperature = null, UserSkip = true });
+        using var _d = dsm;
+        using var _l = llm;
+        llm.FollowUserEncoder(dsm);
+        int[] users = [0, 1, 2, 5, 9];
+        using (var a = llm.ScoreAll(users))
+        using (var b = dsm.ScoreAll(users))
+            Assert.True(MaxDiff(a, b) < 1e-4f, $"LLM and SASRec scores differ by {MaxDiff(a, b)}");
+
+        // The LLM holds a copy: a change to the DSM does not reach it until the next refresh.
+        using var before = llm.ScoreAll(users);
+        using (var moved = dsm.Snapshot())
+        {
+            using (no_grad()) foreach (var w in moved.Own.Values) w.Plus_(Scalars.Of(0.05));
+            dsm.Restore(moved); // as a training step would, through the model's own weights
+        }
+        using var dsmAfter = dsm.ScoreAll(users);
+        Assert.True(MaxDiff(before, dsmAfter) > 1e-3f);
+        using (var still = llm.ScoreAll(users)) Assert.Equal(0f, MaxDiff(before, still));
+        llm.FollowUserEncoder(dsm);
+        using (var refreshed = llm.ScoreAll(users)) Assert.True(MaxDiff(refreshed, dsmAfter) < 1e-4f);
+    }
+
+    [Fact]
+    public void TheUserTokenReadsTheHistoryEachPromptWasBuiltFrom()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var (dsm, llm) = Models(split, new LlmTowerOptions { ItemText = false });
+        using var _d = dsm;
+        using var _l = llm;
+        llm.FollowUserEncoder(dsm);
+        var history = Histories.Of(split, includeValidation: false)[3].ToArray();
+        Assert.True(history.Length >= 4);
+        var batch = llm.Prompts.Collate([llm.Prompts.Build(3, history), llm.Prompts.Build(3, history[..2])]);
+        Assert.Equal(history, batch.UserSequences[batch.UserBatch[0] == 0 ? 0 : 1]);
+        Assert.Equal(history[..2], batch.UserSequences[batch.UserBatch[0] == 0 ? 1 : 0]);
+        // The same user with a shorter history: a different user token, so a different query.
+        using var q = llm.Queries(batch);
+        Assert.True(MaxDiff(q[0], q[1]) > 1e-4f);
+    }
+
+    [Fact]
+    public void ASavedEncoderRebuildsTheSameRepresentations()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var (dsm, llm) = Models(split, null);
+        using var _d = dsm;
+        using var _l = llm;
+        using var copy = dsm.FrozenCopy();
+        Assert.All(copy.parameters(), p => Assert.False(p.requires_grad));
+        using var rebuilt = SasRec.FromFrozenTensors(copy.FrozenTensors(), split.Dataset.NumUsers, Small, "test");
+        var histories = Histories.Of(split, includeValidation: false).Take(6).ToArray();
+        using var _ = no_grad();
+        using var a = dsm.Represent(histories);
+        using var b = rebuilt.Represent(histories);
+        Assert.Equal(0f, MaxDiff(a, b));
+        Assert.Throws<InvalidDataException>(() => SasRec.FromFrozenTensors(new Dictionary<string, Tensor>(), 3, Small, "empty.safetensors"));
+    }
+
+    [Fact]
+    public void TheDsmPhasesRankDistillationPullsTheTeachersItemUpInTheSequentialDsm()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var (dsm, llm) = Models(split, null);
+        using var _d = dsm;
+        using var _l = llm;
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        const int user = 2;
+        // The teacher ranks, for user 2, the unseen item the DSM ranks lowest first.
+        using var dsmScores = dsm.ScoreAll([user]);
+        var seen = train.ItemsOf(user).ToArray().ToHashSet();
+        int target = Enumerable.Range(0, split.Dataset.NumItems).Where(i => !seen.Contains(i)).MinBy(i => dsmScores[0, i].item<float>());
+        using var teacher = zeros(split.Dataset.NumUsers, split.Dataset.NumItems);
+        using (no_grad()) teacher[user, target] = tensor(10f);
+        var distill = new DsmRankDistillation(teacher, [user], dsm, train, k: 1, lambda: 1.0, gate: true, seed: 3);
+        Assert.Equal(1, distill.Pairs);
+
+        dsm.eval(); // no dropout: the step's effect is the term's alone
+        using var opt = new BridgeRec.Native.SafeAdam(dsm.parameters(), 0.01);
+        for (int step = 0; step < 20; step++)
+        {
+            opt.ZeroGrad();
+            var loss = distill.SequenceTerm(dsm, 4);
+            Assert.True(loss.item<float>() > 0);
+            loss.backward();
+            opt.Step();
+        }
+        using var after = dsm.ScoreAll([user]);
+        int Rank(Tensor s) => Enumerable.Range(0, split.Dataset.NumItems).Count(i => !seen.Contains(i) && s[0, i].item<float>() > s[0, target].item<float>());
+        Assert.True(Rank(after) < Rank(dsmScores) / 2, $"rank {Rank(dsmScores)} -> {Rank(after)}");
+    }
+}
