@@ -41,6 +41,12 @@ public interface ILlmObjective
 public interface ILlmDistillation
 {
     Tensor Loss(int[] batch, Tensor student);
+
+    /// <summary>
+    /// The term for prompts built from <paramref name="prefixes"/> of the users' histories (ranking's next-item prompts):
+    /// a teacher that reads sequences reads the same prefix as the student. By default the prefixes are not read.
+    /// </summary>
+    Tensor Loss(int[] batch, Tensor student, IReadOnlyList<int>[] prefixes) => Loss(batch, student);
 }
 
 /// <summary>Validation metrics after one LLM epoch, its mean training loss and its seconds.</summary>
@@ -203,17 +209,19 @@ public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? users
     public Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng)
     {
         var prompts = new List<Prompt>(batch.Length);
+        var prefixes = new IReadOnlyList<int>[batch.Length];
         var targets = new long[batch.Length];
         for (int k = 0; k < batch.Length; k++)
         {
             var seq = sequences[batch[k]];
             int t = 1 + rng.Next(seq.Count - 1); // predict seq[t] from seq[..t]
-            prompts.Add(llm.Prompts.Build(batch[k], seq.Take(t).ToList()));
+            prefixes[k] = seq.Take(t).ToList();
+            prompts.Add(llm.Prompts.Build(batch[k], prefixes[k]));
             targets[k] = seq[t];
         }
         var scores = llm.Score(llm.Prompts.Collate(prompts));
         var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
-        return distillation is null ? loss : loss.Plus(distillation.Loss(batch, scores));
+        return distillation is null ? loss : loss.Plus(distillation.Loss(batch, scores, prefixes));
     }
 }
 

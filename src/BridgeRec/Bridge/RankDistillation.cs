@@ -111,6 +111,73 @@ public sealed class LlmRankDistillation : ILlmDistillation, IDisposable
 }
 
 /// <summary>
+/// The LLM phase's rank distillation from a sequential DSM: as <see cref="LlmRankDistillation"/>, but the teacher reads
+/// the very prefix the prompt was built from (a frozen copy of the DSM, made when the term is), so its top-K are its
+/// next items after that prefix, the items of the prefix excluded. (From a whole-history teacher a prefix prompt would
+/// learn items the user took later than the prefix: the future of the prompt.)
+/// </summary>
+public sealed class SequentialLlmRankDistillation : ILlmDistillation, IDisposable
+{
+    readonly SasRec _teacher;
+    readonly Tensor _weights, _positions;
+    readonly double _lambda;
+    readonly bool _gate;
+    readonly int _k;
+
+    public SequentialLlmRankDistillation(SasRec teacher, int k, double lambda, bool gate)
+    {
+        _teacher = teacher.FrozenCopy();
+        _lambda = lambda; _gate = gate;
+        _k = Math.Min(k, teacher.NumItems);
+        var device = teacher.Ism.Items.device;
+        _weights = tensor(RankDistillation.PositionWeights(_k), device: device).unsqueeze(0).DetachFromDisposeScope();
+        _positions = RankDistillation.Positions(_k, device).DetachFromDisposeScope();
+    }
+
+    public Tensor Loss(int[] batch, Tensor student) =>
+        throw new InvalidOperationException("the sequential teacher reads each prompt's prefix: call Loss(batch, student, prefixes)");
+
+    public Tensor Loss(int[] batch, Tensor student, IReadOnlyList<int>[] prefixes)
+    {
+        if (prefixes.Length != batch.Length) throw new ArgumentException($"{prefixes.Length} prefixes for {batch.Length} prompts", nameof(prefixes));
+        Tensor top, seen;
+        using (no_grad())
+        {
+            seen = PrefixMask(prefixes, _teacher.NumItems, student.device);
+            using var hidden = _teacher.Represent(prefixes);
+            using var scores = _teacher.Logits(hidden);
+            top = scores.masked_fill(seen, Scalars.Of(double.NegativeInfinity)).topk(_k, 1).indexes;
+        }
+        var picked = nn.functional.log_softmax(student, 1).gather(1, top);
+        var weight = _weights;
+        if (_gate)
+        {
+            using var _ = no_grad();
+            var masked = student.detach().masked_fill(seen, Scalars.Of(double.NegativeInfinity));
+            weight = RankDistillation.RanksOf(masked, top).gt(_positions).to(ScalarType.Float32).mul(_weights);
+        }
+        return picked.mul(weight).sum(1).mean().mul(Scalars.Of(-_lambda / _k));
+    }
+
+    /// <summary>A [prompts, items] mask of the items in each prefix.</summary>
+    static Tensor PrefixMask(IReadOnlyList<int>[] prefixes, int items, Device device)
+    {
+        var flat = new List<long>();
+        for (int b = 0; b < prefixes.Length; b++)
+            foreach (int i in prefixes[b]) flat.Add((long)b * items + i);
+        var mask = zeros(prefixes.Length * (long)items, dtype: ScalarType.Bool, device: device);
+        if (flat.Count > 0)
+        {
+            using var idx = tensor(flat.ToArray(), device: device);
+            mask.index_fill_(0, idx, Scalars.Of(1L));
+        }
+        return mask.view(prefixes.Length, items);
+    }
+
+    public void Dispose() { _teacher.Dispose(); _weights.Dispose(); _positions.Dispose(); }
+}
+
+/// <summary>
 /// The DSM phase's distillation from the LLM: each DSM batch draws as many (user, item) pairs from the LLM's top-K
 /// unseen items per user (pairs the gate passes: the DSM, as it stands at the start of the phase, ranks the item below
 /// the LLM's position), and adds lambda * mean w_k softplus(s_uj - s_ui) with j the batch's negative items: BPR with

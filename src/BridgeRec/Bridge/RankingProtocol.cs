@@ -37,6 +37,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     /// <summary>The LLM's distillation term from a frozen DSM teacher as <paramref name="options"/> set it (null when lambda is 0): BDLM's LLM phase and the one-way baseline.</summary>
     public static ILlmDistillation? LlmDistillationFrom(DomainModel dsm, UserItemIndex train, BdlmOptions options) =>
         options.Lambda <= 0 ? null
+        : options.Distill == "rank" && dsm is SasRec sequential ? new SequentialLlmRankDistillation(sequential, options.TopK, options.Lambda, options.Gate)
         : options.Distill == "rank" ? new LlmRankDistillation(dsm, train, options.TopK, options.Lambda, options.Gate)
         : new SoftmaxDistillation(dsm.FinalEmbeddings(), options.Tau, options.Lambda);
 

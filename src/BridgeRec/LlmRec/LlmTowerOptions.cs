@@ -19,8 +19,10 @@ public sealed record LlmTowerOptions
     public bool ItemText { get; init; } = true;
 
     /// <summary>
-    /// The query adds the user's own row (E_u + R_u) to A_out(h): the LLM starts from what the shared module knows of the
-    /// user and learns from the prompt (order, text) what to change, instead of rebuilding the user's taste from scratch.
+    /// The query adds the user's own row (E_u + R_u), or with a sequential DSM its representation of the prompt's history,
+    /// to A_out(h): the LLM starts from what the DSM knows of the user and learns from the prompt (order, text) what to
+    /// change, instead of rebuilding the user's taste from scratch. (Before 2026-12-01 scoring left the skip out although
+    /// training used it, so the validation trial that turned it off measured a mismatched model.)
     /// </summary>
     public bool UserSkip { get; init; }
 

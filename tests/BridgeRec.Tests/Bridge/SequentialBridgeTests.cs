@@ -126,4 +126,44 @@ public class SequentialBridgeTests
         int Rank(Tensor s) => Enumerable.Range(0, split.Dataset.NumItems).Count(i => !seen.Contains(i) && s[0, i].item<float>() > s[0, target].item<float>());
         Assert.True(Rank(after) < Rank(dsmScores) / 2, $"rank {Rank(dsmScores)} -> {Rank(after)}");
     }
+
+    [Fact]
+    public void TheLlmPhasesTeacherReadsThePromptsPrefixAndNeverTeachesItsItems()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var (dsm, llm) = Models(split, null);
+        using var _d = dsm;
+        using var _l = llm;
+        using var distill = new SequentialLlmRankDistillation(dsm, k: 5, lambda: 1.0, gate: true);
+        IReadOnlyList<int>[] prefixes = [[1, 2, 3], [4, 5, 6, 7, 8]];
+        Tensor teacher;
+        using (no_grad()) teacher = dsm.Logits(dsm.Represent(prefixes));
+
+        // A student that ranks exactly as the teacher has nothing to learn: the gate closes every position.
+        Assert.Equal(0f, distill.Loss([0, 1], teacher.clone(), prefixes).item<float>());
+
+        // A student that ranks the teacher's order backwards and prefers the prefix items learns the teacher's top items, never the prefix's.
+        var student = teacher.neg(); // the teacher's order reversed: its top items are the student's last
+        using (no_grad())
+            for (int b = 0; b < prefixes.Length; b++)
+                foreach (int i in prefixes[b]) student[b, i] = tensor(50f);
+        student.requires_grad = true;
+        var loss = distill.Loss([0, 1], student, prefixes);
+        Assert.True(loss.item<float>() > 0);
+        loss.backward();
+        var grad = student.grad!;
+        for (int b = 0; b < prefixes.Length; b++)
+        {
+            // Gradient descent raises the logits the term pulls up: those with negative gradient are the teacher's top items.
+            var pulled = Enumerable.Range(0, split.Dataset.NumItems).Where(i => grad[b, i].item<float>() < -1e-6f).ToArray();
+            Assert.Equal(5, pulled.Length);
+            Assert.Empty(pulled.Intersect(prefixes[b]));
+            using var masked = teacher[b].clone();
+            foreach (int i in prefixes[b]) masked[i] = tensor(float.NegativeInfinity);
+            var top = masked.topk(5).indexes.data<long>().Select(x => (int)x).Order().ToArray();
+            Assert.Equal(top, pulled.Order().ToArray());
+        }
+        // The batch-only form cannot know the prefixes.
+        Assert.Throws<InvalidOperationException>(() => ((ILlmDistillation)distill).Loss([0], teacher));
+    }
 }
