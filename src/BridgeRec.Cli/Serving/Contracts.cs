@@ -28,7 +28,7 @@ public sealed record RecommendationList(
 public sealed record RecommendationRequest(
     [property: Description("item ids (strings or integers) the user interacted with, oldest first; 1 to max_history of them")] IReadOnlyList<string> History,
     [property: Description("how many items, 1 to 1000 (default 10)")] int? K = null,
-    [property: Description("dsm (default: the history folded into a user vector, the mean of its items' final vectors) or llm (the LLM reads the history's text)")] string? Via = null,
+    [property: Description("dsm (default: the history folded into a user vector: SASRec's representation of it, else the mean of its items' final vectors) or llm (the LLM reads the history's text)")] string? Via = null,
     [property: Description("via=llm only: items never in training, ranked from their text next to the catalog (the LLM needs the item-text tower); 0 to max_new_items, ids unique and none a catalog item's")] IReadOnlyList<NewItemInput>? NewItems = null);
 
 /// <summary>An item the model was never trained on, known by its text.</summary>

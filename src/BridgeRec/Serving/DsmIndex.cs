@@ -29,8 +29,12 @@ public sealed class DsmIndex : IDisposable
     /// <param name="bias">[numItems] added to every score, or null</param>
     /// <param name="sameForAll">every user gets the same list (popularity): a new user's vector is the first user's, not a fold-in of its history</param>
     /// <param name="ann">when and how to build an approximate index; null: always score every item</param>
-    public DsmIndex(float[] users, float[] items, float[]? bias, int dim, bool sameForAll = false, AnnOptions? ann = null)
+    /// <param name="encodeHistory">a sequential DSM's representation of a posted history (SASRec), used by <see cref="FoldIn"/> instead of the mean of item vectors; <paramref name="encoderOwner"/> is disposed with the index</param>
+    public DsmIndex(float[] users, float[] items, float[]? bias, int dim, bool sameForAll = false, AnnOptions? ann = null,
+        Func<int[], float[]>? encodeHistory = null, IDisposable? encoderOwner = null)
     {
+        _encodeHistory = encodeHistory;
+        _encoderOwner = encoderOwner;
         if (dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), $"dim must be >= 1 (got {dim})");
         if (users.Length == 0 || users.Length % dim != 0) throw new ArgumentException($"the user matrix has {users.Length} floats, not a positive multiple of dim {dim}", nameof(users));
         if (items.Length == 0 || items.Length % dim != 0) throw new ArgumentException($"the item matrix has {items.Length} floats, not a positive multiple of dim {dim}", nameof(items));
@@ -121,15 +125,25 @@ public sealed class DsmIndex : IDisposable
     static Span<float> ScoreBuffer(int n) => (t_scores is { } s && s.Length >= n ? s : t_scores = new float[n]).AsSpan(0, n);
 
     /// <summary>
-    /// A new user's vector from its history: the mean of the final vectors of its items (repeats count
-    /// as often as they occur). With dot-product scoring this ranks items by their mean affinity to the
-    /// history. For a same-for-all model (popularity) it is the shared user vector.
+    /// A new user's vector from its history: a sequential DSM's representation of it (SASRec: the hidden state at its
+    /// newest item, as for a known user), else the mean of the final vectors of its items (repeats count as often as
+    /// they occur; with dot-product scoring this ranks items by their mean affinity to the history). For a
+    /// same-for-all model (popularity) it is the shared user vector.
     /// </summary>
     public void FoldIn(ReadOnlySpan<int> history, Span<float> vector)
     {
         if (vector.Length != Dim) throw new ArgumentException($"the vector has {vector.Length} entries; expected {Dim}", nameof(vector));
         if (_sameForAll) { UserRow(0).CopyTo(vector); return; }
         if (history.IsEmpty) throw new ArgumentException("a history to fold in needs at least one item", nameof(history));
+        if (_encodeHistory is not null)
+        {
+            foreach (int item in history)
+                if ((uint)item >= (uint)NumItems) throw new ArgumentOutOfRangeException(nameof(history), item, $"item index outside 0..{NumItems - 1}");
+            var encoded = _encodeHistory(history.ToArray());
+            if (encoded.Length != Dim) throw new InvalidOperationException($"the history encoder gave {encoded.Length} values; expected {Dim}");
+            encoded.CopyTo(vector);
+            return;
+        }
         vector.Clear();
         foreach (int item in history)
         {
@@ -140,7 +154,10 @@ public sealed class DsmIndex : IDisposable
     }
 
     /// <summary>Frees the approximate index's native memory; the vectors are managed memory.</summary>
-    public void Dispose() => _ann?.Dispose();
+    public void Dispose() { _ann?.Dispose(); _encoderOwner?.Dispose(); }
+
+    readonly Func<int[], float[]>? _encodeHistory;
+    readonly IDisposable? _encoderOwner;
 
     static void CheckFinite(float[] values, string what, int dim)
     {

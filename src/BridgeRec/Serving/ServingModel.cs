@@ -132,23 +132,38 @@ public sealed class ServingModel : IDisposable
     }
 
     /// <summary>The DSM's final user and item vectors (LightGCN: propagated) as float matrices; popularity as one shared user.</summary>
-    static DsmIndex ToIndex(IRecommender model, AnnOptions? ann)
+    internal static DsmIndex ToIndex(IRecommender model, AnnOptions? ann)
     {
         switch (model)
         {
             case DomainModel dsm:
             {
                 using var _ = no_grad();
+                // SASRec reads a posted history as it reads a known user's: through a frozen copy the index keeps (made
+                // outside the scope below, which would free its weights).
+                var copy = dsm is SasRec sequential ? sequential.FrozenCopy() : null;
                 using var scope = NewDisposeScope();
                 var (users, items) = dsm.FinalEmbeddings();
                 int dim = (int)users.shape[1];
                 float[]? bias = dsm.Ism.ItemBias is { } b ? RankingEvaluator.HostCopy<float>(b.detach()) : null;
-                return new DsmIndex(RankingEvaluator.HostCopy<float>(users), RankingEvaluator.HostCopy<float>(items), bias, dim, ann: ann);
+                return new DsmIndex(RankingEvaluator.HostCopy<float>(users), RankingEvaluator.HostCopy<float>(items), bias, dim, ann: ann,
+                    encodeHistory: copy is null ? null : history => EncodeHistory(copy, history), encoderOwner: copy);
             }
             case Popularity pop:
                 return new DsmIndex([1f], pop.Counts.ToArray(), null, 1, sameForAll: true);
             default:
                 throw new InvalidDataException($"a {model.Name} model cannot be served: expected a domain model (lightgcn, mf, +text) or popularity");
+        }
+    }
+
+    /// <summary>SASRec's representation of one posted history (requests may come from several threads: one at a time).</summary>
+    internal static float[] EncodeHistory(SasRec encoder, int[] history)
+    {
+        lock (encoder)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return RankingEvaluator.HostCopy<float>(encoder.Represent([history]).squeeze(0));
         }
     }
 
@@ -192,7 +207,9 @@ public sealed class ServingModel : IDisposable
         foreach (var r in batch)
         {
             if (r.Model != this) throw new ArgumentException("a request of another model generation was batched with this one", nameof(batch));
-            prompts.Add(r.User >= 0 ? llm.Prompts.Build(r.User, Histories![r.User]) : llm.Prompts.Build(-1, r.History!));
+            // A posted history has no user row, so no [U]; but an LLM with a user encoder reads the [U] token from the
+            // history itself (SASRec's representation of it), never a row, so it gets one (its id, 0, is not read).
+            prompts.Add(r.User >= 0 ? llm.Prompts.Build(r.User, Histories![r.User]) : llm.Prompts.Build(llm.UserEncoder is null ? -1 : 0, r.History!));
         }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
