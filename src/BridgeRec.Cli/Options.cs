@@ -21,7 +21,7 @@ public static class Options
     public static readonly Option<int?> KCore = new("--kcore") { Description = "k-core filter on users and items (0 = off)" };
     public static readonly Option<string?> Items = new("--items") { Description = "item-text file (generic) or MovieLens-100K folder (ml100k-bench)" };
 
-    public static readonly Option<string?> Model = new("--model") { Description = "lightgcn | mf | lightgcn+text | mf+text | sasrec | pop" };
+    public static readonly Option<string?> Model = new("--model") { Description = "lightgcn | mf | lightgcn+text | mf+text | sasrec | sasrec+text | pop" };
     public static readonly Option<int?> Epochs = new("--epochs") { Description = "maximum epochs (default 1000)" };
     public static readonly Option<int?> Dim = new("--dim") { Description = "embedding size d of the shared module (default 64)" };
     public static readonly Option<string?> ItemInit = new("--item-init") { Description = "how the item rows start: random (default) or text-pca (the top principal components of the items' MiniLM text embeddings)" };
@@ -93,8 +93,8 @@ public static class Options
             Model = model,
             Dim = p.GetValue(Dim) ?? c.Dim,
             ItemInit = p.GetValue(ItemInit) ?? c.ItemInit,
-            Layers = model == "sasrec" ? c.Layers : p.GetValue(Layers) ?? c.Layers,
-            Sasrec = model == "sasrec" ? ResolveSasRec(p, c.Sasrec) : c.Sasrec,
+            Layers = model is "sasrec" or "sasrec+text" ? c.Layers : p.GetValue(Layers) ?? c.Layers,
+            Sasrec = model is "sasrec" or "sasrec+text" ? ResolveSasRec(p, c.Sasrec) : c.Sasrec,
             Ks = p.GetValue(Ks) is { } ks ? ParseKs(ks) : c.Ks,
             Device = p.GetValue(Device) ?? c.Device,
         };

@@ -63,10 +63,22 @@ public sealed class SasRec : DomainModel
     readonly IReadOnlyList<int>[] _train;
     IReadOnlyList<int>[] _histories;
 
-    public override string Name => "sasrec";
+    /// <summary>Frozen item-text features t [items, textDim] when built with text ("sasrec+text"); null otherwise.</summary>
+    public Tensor? TextFeatures { get; }
+    readonly Parameter? _textProjection;
+
+    public override string Name => TextFeatures is null ? "sasrec" : "sasrec+text";
+
+    /// <summary>The own weight that projects the item text (<see cref="TextFeatures"/>) into the item rows.</summary>
+    public const string TextProjectionName = "text_projection";
 
     /// <param name="trainHistories">Each user's training items in time order (<see cref="Histories.Of"/>): what it trains on, and reads until <see cref="UseHistories"/>.</param>
-    public SasRec(InformationSharingModule ism, IReadOnlyList<int>[] trainHistories, SasRecOptions? options = null) : base("sasrec", ism)
+    /// <param name="itemText">
+    /// frozen sentence embeddings of the items' texts [items, textDim] ("sasrec+text"): every item row SASRec reads and
+    /// scores against becomes E_i + W t_i, W [d, textDim] its own weight, starting at zero (so training starts from plain
+    /// SASRec); null: the item rows alone
+    /// </param>
+    public SasRec(InformationSharingModule ism, IReadOnlyList<int>[] trainHistories, SasRecOptions? options = null, Tensor? itemText = null) : base("sasrec", ism)
     {
         Options = options ?? new SasRecOptions();
         Options.Validate(ism.Dim);
@@ -82,6 +94,13 @@ public sealed class SasRec : DomainModel
         register_module("blocks", blocks);
         register_module("final_norm", finalNorm);
         register_module("input_dropout", inputDropout);
+        if (itemText is not null)
+        {
+            if (itemText.dim() != 2 || itemText.shape[0] != ism.NumItems)
+                throw new ArgumentException($"item text features have shape [{string.Join(", ", itemText.shape)}]; expected [{ism.NumItems}, dim] (one row per item)", nameof(itemText));
+            TextFeatures = itemText.detach().to(ScalarType.Float32, ism.Items.device).contiguous();
+            register_buffer("text_features", TextFeatures, persistent: false);
+        }
         // RecBole's initialisation: weights Normal(0, 0.02), biases 0, layer norms 1 and 0.
         using (no_grad())
         using (var one = 1.0f.ToScalar())
@@ -93,9 +112,17 @@ public sealed class SasRec : DomainModel
             }
         var device = ism.Items.device;
         if (device.type != DeviceType.CPU) foreach (var m in new nn.Module[] { positions, blocks, finalNorm }) m.to(device);
+        if (TextFeatures is not null)
+        {
+            _textProjection = new Parameter(zeros(d, TextFeatures.shape[1], device: device));
+            register_parameter(TextProjectionName, _textProjection);
+        }
         // Scores never drop out: the trainer switches to train() for its batches only (a model loaded from a folder stays here).
         eval();
     }
+
+    /// <summary>The item rows SASRec reads and scores against: E_i, plus W t_i with text.</summary>
+    protected override Tensor EgoItems() => _textProjection is null ? Ism.Items : Ism.Items.Plus(nn.functional.linear(TextFeatures!, _textProjection));
 
     /// <summary>Each user's training items in time order: what <see cref="SasRecObjective"/> trains on.</summary>
     public IReadOnlyList<int>[] TrainHistories => _train;
@@ -186,7 +213,8 @@ public sealed class SasRec : DomainModel
     public SasRec FrozenCopy()
     {
         var ism = new InformationSharingModule(Ism.NumUsers, Ism.NumItems, Ism.Dim, itemBias: Ism.ItemBias is not null, device: Ism.Items.device);
-        var copy = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], Ism.NumUsers).ToArray(), Options);
+        using var text = TextFeatures?.clone();
+        var copy = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], Ism.NumUsers).ToArray(), Options, text);
         foreach (var p in copy.parameters()) p.requires_grad = false;
         CopyInto(copy);
         return copy;
@@ -205,6 +233,7 @@ public sealed class SasRec : DomainModel
         var t = OwnWeights().ToDictionary(kv => kv.Key, kv => kv.Value);
         t["ism.items"] = Ism.Items;
         if (Ism.ItemBias is { } bias) t["ism.item_bias"] = bias;
+        if (TextFeatures is not null) t["text_features"] = TextFeatures;
         return t;
     }
 
@@ -214,7 +243,7 @@ public sealed class SasRec : DomainModel
         if (!tensors.TryGetValue("ism.items", out var items) || items.dim() != 2)
             throw new InvalidDataException($"{source}: no ism.items [items, dim] tensor: not a saved sequence encoder");
         var ism = new InformationSharingModule(numUsers, (int)items.shape[0], (int)items.shape[1], itemBias: tensors.ContainsKey("ism.item_bias"));
-        var model = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], numUsers).ToArray(), options);
+        var model = new SasRec(ism, Enumerable.Repeat<IReadOnlyList<int>>([], numUsers).ToArray(), options, tensors.GetValueOrDefault("text_features"));
         foreach (var p in model.parameters()) p.requires_grad = false;
         using (no_grad())
         {

@@ -23,7 +23,11 @@ public static class DsmFactory
             using var text = TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir);
             ItemRowInit.TextPca(ism, text, config.InitStd);
         }
-        if (config.Model == "sasrec") return new SasRec(ism, Histories.Of(split, includeValidation: false), config.Sasrec);
+        if (config.Model is "sasrec" or "sasrec+text")
+        {
+            using var text = config.Model == "sasrec+text" ? TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir) : null;
+            return new SasRec(ism, Histories.Of(split, includeValidation: false), config.Sasrec, text);
+        }
         bool withText = config.Model.EndsWith("+text", StringComparison.Ordinal);
         DomainModel dsm = config.Model.StartsWith("mf", StringComparison.Ordinal)
             ? new MatrixFactorization(ism)

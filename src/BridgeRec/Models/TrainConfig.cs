@@ -8,7 +8,7 @@ namespace BridgeRec.Models;
 public sealed record TrainConfig
 {
     public DataConfig Data { get; init; } = new();
-    /// <summary>lightgcn | mf | lightgcn+text | mf+text | sasrec | pop (+text: frozen MiniLM item-text features through a trained projection).</summary>
+    /// <summary>lightgcn | mf | lightgcn+text | mf+text | sasrec | sasrec+text | pop (+text: frozen MiniLM item-text features through a trained projection).</summary>
     public string Model { get; init; } = "lightgcn";
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 3;
@@ -25,7 +25,7 @@ public sealed record TrainConfig
     /// <summary>Where computed item-text features are cached (for the +text models).</summary>
     public string CacheDir { get; init; } = DefaultCacheDir();
 
-    public static readonly string[] Models = ["lightgcn", "mf", "lightgcn+text", "mf+text", "sasrec", "pop"];
+    public static readonly string[] Models = ["lightgcn", "mf", "lightgcn+text", "mf+text", "sasrec", "sasrec+text", "pop"];
 
     /// <summary>$BRIDGEREC_CACHE, else ~/.cache/bridgerec.</summary>
     public static string DefaultCacheDir() =>
@@ -41,7 +41,7 @@ public sealed record TrainConfig
         if (ItemInit == "text-pca" && Model == "pop") throw new ArgumentException("item_init text-pca needs a model with item rows, not pop");
         if (Layers < 0) throw new ArgumentOutOfRangeException(nameof(Layers), $"--layers must be >= 0 (got {Layers})");
         Train.Validate();
-        if (Model == "sasrec") (Sasrec ?? new SasRecOptions()).Validate(Dim);
+        if (Model is "sasrec" or "sasrec+text") (Sasrec ?? new SasRecOptions()).Validate(Dim);
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()

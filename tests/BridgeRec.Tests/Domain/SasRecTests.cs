@@ -89,6 +89,44 @@ public class SasRecTests
     }
 
     [Fact]
+    public void WithTextTheItemRowsGainAProjectionThatStartsAtZeroAndTrains()
+    {
+        manual_seed(11);
+        using var text = randn(Items, 12);
+        using var plain = Model(11);
+        var ism = new InformationSharingModule(Users, Items, Dim);
+        using var withText = new SasRec(ism, plain.TrainHistories, Small, text);
+        Assert.Equal("sasrec+text", withText.Name);
+        Assert.Contains(SasRec.TextProjectionName, withText.OwnWeights().Keys);
+        // The same weights but the projection: the same scores, because the projection starts at zero.
+        using (var state = withText.Ism.Snapshot()) plain.Ism.Restore(state);
+        plain.LoadOwnWeights(withText.OwnWeights().Where(kv => kv.Key != SasRec.TextProjectionName).ToDictionary(), "test");
+        int[] users = Enumerable.Range(0, Users).ToArray();
+        using (var a = plain.ScoreAll(users))
+        using (var b = withText.ScoreAll(users))
+            Assert.Equal(a.data<float>().ToArray(), b.data<float>().ToArray());
+
+        // A step moves the projection, and the text then changes the scores.
+        withText.train();
+        using var opt = new BridgeRec.Native.SafeAdam(withText.parameters(), 0.01);
+        var objective = new SasRecObjective(withText, new DsmOptions { Batch = 4, Seed = 1 });
+        objective.StartEpoch(1);
+        objective.BatchLoss(withText, 0).Loss.backward();
+        opt.Step();
+        withText.eval();
+        Assert.True(withText.OwnWeights()[SasRec.TextProjectionName].abs().max().item<float>() > 0);
+
+        // A frozen copy, saved and rebuilt, reads histories as the model does, text included.
+        using var copy = withText.FrozenCopy();
+        using var rebuilt = SasRec.FromFrozenTensors(copy.FrozenTensors(), Users, Small, "test");
+        Assert.Equal("sasrec+text", rebuilt.Name);
+        using var _ = no_grad();
+        using var x = withText.Represent(withText.TrainHistories);
+        using var y = rebuilt.Represent(withText.TrainHistories);
+        Assert.Equal(x.data<float>().ToArray(), y.data<float>().ToArray());
+    }
+
+    [Fact]
     public void EveryLossTrainsAndTheWindowsCoverEveryTarget()
     {
         foreach (var loss in SasRecOptions.Losses)
@@ -171,9 +209,12 @@ public class SasRecTests
         Assert.DoesNotContain("sasrec", System.Text.Json.JsonSerializer.Serialize(c.Dsm, BridgeRec.Bridge.Experiments.ExperimentConfig.JsonOptions));
         var tuned = c with { Dsm = c.Dsm with { Sasrec = new SasRecOptions { Dropout = 0.2 } } };
         Assert.NotEqual(c.RunHash(ds), tuned.RunHash(ds));
-        // BDLM reads a user as a row of the module; with SASRec as its DSM that is not built yet, and says so.
+        // BDLM with SASRec as its DSM distils by ranking; the first build's KL is refused, and says why.
         var bdlm = c with { Methods = ["bdlm"], Dsm = c.Dsm with { Model = "sasrec" } };
-        Assert.Contains("sasrec", Assert.Throws<ArgumentException>(bdlm.Validate).Message);
+        bdlm.Validate();
+        (bdlm with { Dsm = c.Dsm with { Model = "sasrec+text" } }).Validate();
+        var kl = bdlm with { Bdlm = bdlm.Bdlm with { Distill = "kl" } };
+        Assert.Contains("sasrec", Assert.Throws<ArgumentException>(kl.Validate).Message);
         var train = new TrainConfig { Model = "sasrec", Sasrec = new SasRecOptions { Heads = 3 } };
         Assert.Throws<ArgumentOutOfRangeException>(train.Validate); // 3 heads do not divide 64
         Assert.Contains("\"max_length\": 50", (train with { Sasrec = new SasRecOptions() }).ToJson());

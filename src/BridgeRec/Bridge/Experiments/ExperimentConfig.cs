@@ -63,7 +63,7 @@ public sealed record ExperimentDataset
 public sealed record DsmSettings
 {
     /// <summary>
-    /// lightgcn | mf | lightgcn+text | mf+text | sasrec (with sasrec the LLM reads each prompt's user token through a copy of it). A +text model starts BDLM
+    /// lightgcn | mf | lightgcn+text | mf+text | sasrec | sasrec+text (with SASRec the LLM reads each prompt's user token through a copy of it). A +text model starts BDLM
     /// from the language model's knowledge: stage 0 is the DSM given frozen text features, the shortcut BDLM must beat.
     /// </summary>
     public string Model { get; init; } = "lightgcn";
@@ -119,7 +119,7 @@ public sealed record ExperimentConfig
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Tuned { get; init; }
 
-    public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "sasrec", "llm-text", "one-way", "bdlm"];
+    public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "sasrec", "sasrec+text", "llm-text", "one-way", "bdlm"];
     public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
     /// <summary>The methods of the click-through protocol (collm-ctr data).</summary>
     public static readonly string[] CtrMethods = ["mf", "lightgcn", "llm-text", "one-way", "bdlm"];
@@ -146,11 +146,11 @@ public sealed record ExperimentConfig
         if (Methods.Length == 0) throw new ArgumentException($"experiment {Name}: no methods");
         foreach (var m in Methods)
             if (!AllMethods.Contains(m)) throw new ArgumentException($"experiment {Name}: method '{m}' unknown; expected one of {string.Join(", ", AllMethods)}");
-        if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text or sasrec");
+        if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec" or "sasrec+text")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text, sasrec or sasrec+text");
         if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
         Tower.Validate();
         // With SASRec the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only.
-        if (Dsm.Model == "sasrec" && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank")
+        if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank")
             throw new ArgumentException($"experiment {Name}: bdlm.distill '{Bdlm.Distill}' with dsm.model sasrec: a sequential DSM distils by ranking only; use \"distill\": \"rank\"");
         Dsm.Sasrec?.Validate(Dsm.Dim);
         Backbone.Validate();

@@ -118,7 +118,7 @@ internal sealed class RankingSeedRun
                     case "pop":
                         _done(Evaluate("pop", new Popularity(_train), 0, null));
                         break;
-                    case "mf" or "lightgcn" or "mf+text" or "lightgcn+text" or "sasrec":
+                    case "mf" or "lightgcn" or "mf+text" or "lightgcn+text" or "sasrec" or "sasrec+text":
                     {
                         _r.Log($"training {m} (seed {_seed})");
                         var (dsm, secs, fit) = TrainDsm(m);
