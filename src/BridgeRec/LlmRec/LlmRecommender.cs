@@ -108,8 +108,13 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     {
         if (dsm.Ism.Dim != Ism.Dim || dsm.NumItems != NumItems)
             throw new ArgumentException($"the user encoder has {dsm.NumItems} items of width {dsm.Ism.Dim}; the LLM {NumItems} of width {Ism.Dim}", nameof(dsm));
-        if (_userEncoder is null) _userEncoder = dsm.FrozenCopy();
-        else dsm.CopyInto(_userEncoder);
+        if (_userEncoder is not null) { dsm.CopyInto(_userEncoder); return; }
+        _userEncoder = dsm.FrozenCopy();
+        // A SASRec + text scores items against E_i + W t_i. When this LLM's item tower reads the same text features, its
+        // text projection starts as W (once, here), so that with the user skip the LLM starts at the DSM's scores.
+        if (_textProjection is not null && dsm.TextFeatures is { } t && dsm.OwnWeights().TryGetValue(Domain.SasRec.TextProjectionName, out var w)
+            && w.shape.SequenceEqual(_textProjection.shape) && t.shape.SequenceEqual(_itemText!.shape) && t.allclose(_itemText, 0, 0))
+            using (no_grad()) _textProjection.copy_(w);
     }
 
     /// <summary>The user-token vectors before A_in: the user encoder's representation of each prompt's history, or the user rows.</summary>

@@ -77,13 +77,7 @@ public static class LlmFolder
             using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir(), encoder: spec.Backbone.Encoder) : null;
             llm = new LlmRecommender(backbone, ism, new PromptBuilder(tokenizer, texts, spec.Prompt),
                 PromptBuilder.Histories(split, includeValidation: true), ownsIsm: true, tower: spec.Tower, itemText: features);
-            var loaded = SafeTensors.Load(weightsPath);
-            try
-            {
-                foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
-                    SafeTensors.CopyInto(loaded, name, p, weightsPath);
-            }
-            finally { foreach (var t in loaded.Values) t.Dispose(); }
+            // The user encoder first: following it may set weights (the text projection) that the saved ones then replace.
             if (spec.UserEncoder is { } encoderOptions)
             {
                 string encoderPath = Path.Combine(dir, UserEncoderFile);
@@ -96,6 +90,13 @@ public static class LlmFolder
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
+            var loaded = SafeTensors.Load(weightsPath);
+            try
+            {
+                foreach (var (name, p) in llm.named_parameters().Where(p => p.parameter.requires_grad))
+                    SafeTensors.CopyInto(loaded, name, p, weightsPath);
+            }
+            finally { foreach (var t in loaded.Values) t.Dispose(); }
             llm.eval();
             return llm;
         }

@@ -59,6 +59,32 @@ public class SequentialBridgeTests
     }
 
     [Fact]
+    public void FromASasRecWithTextTheLlmsTextTowerStartsAtTheDsmsProjection()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        manual_seed(8);
+        using var text = randn(split.Dataset.NumItems, 12);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
+        using var dsm = new SasRec(ism, Histories.Of(split, includeValidation: false), Small, text);
+        // Give the DSM's text projection a value, as training would.
+        using (var state = dsm.Snapshot())
+        {
+            using (no_grad()) state.Own[SasRec.TextProjectionName].copy_(randn(16, 12));
+            dsm.Restore(state);
+        }
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
+        using var llm = new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false),
+            tower: new LlmTowerOptions { Temperature = null, UserSkip = true }, itemText: text);
+        llm.FollowUserEncoder(dsm);
+        int[] users = [0, 4, 7];
+        using var a = llm.ScoreAll(users);
+        using var b = dsm.ScoreAll(users);
+        Assert.True(MaxDiff(a, b) < 1e-4f, $"LLM and SASRec + text scores differ by {MaxDiff(a, b)}");
+    }
+
+    [Fact]
     public void TheUserTokenReadsTheHistoryEachPromptWasBuiltFrom()
     {
         var split = BdlmTrainerTests.Subset(20);
