@@ -128,5 +128,6 @@ internal static class ReportClaims
 
     static double Gain(double a, double b) => b > 0 ? (a - b) / b : double.NaN;
 
-    static string Pct(double g) => double.IsNaN(g) ? "n/a" : F($"{g * 100:+0.0;-0.0}%");
+    /// <summary>A gain as a signed percentage with one decimal; one that rounds to zero is "0.0%" (a negative one printed "-+0.0%").</summary>
+    internal static string Pct(double g) => double.IsNaN(g) ? "n/a" : Math.Round(g * 100, 1) is var p && p == 0 ? "0.0%" : F($"{p:+0.0;-0.0}%");
 }
