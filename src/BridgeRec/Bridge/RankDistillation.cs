@@ -25,19 +25,22 @@ public static class RankDistillation
     }
 
     /// <summary>A [users, items] mask of what each user has in <paramref name="seen"/>.</summary>
-    public static Tensor SeenMask(UserItemIndex seen, IReadOnlyList<int> users, Device device)
+    public static Tensor SeenMask(UserItemIndex seen, IReadOnlyList<int> users, Device device) =>
+        MaskOf(users.Select(u => (IReadOnlyList<int>)seen.ItemsOf(u).ToArray()).ToArray(), seen.NumItems, device);
+
+    /// <summary>A [rows, items] mask, true at the items each row lists.</summary>
+    public static Tensor MaskOf(IReadOnlyList<IReadOnlyList<int>> rows, int items, Device device)
     {
-        int n = seen.NumItems;
         var flat = new List<long>();
-        for (int b = 0; b < users.Count; b++)
-            foreach (int i in seen.ItemsOf(users[b])) flat.Add((long)b * n + i);
-        var mask = zeros(users.Count * (long)n, dtype: ScalarType.Bool, device: device);
+        for (int b = 0; b < rows.Count; b++)
+            foreach (int i in rows[b]) flat.Add((long)b * items + i);
+        var mask = zeros(rows.Count * (long)items, dtype: ScalarType.Bool, device: device);
         if (flat.Count > 0)
         {
             using var idx = tensor(flat.ToArray(), device: device);
             mask.index_fill_(0, idx, Scalars.Of(1L));
         }
-        return mask.view(users.Count, n);
+        return mask.view(rows.Count, items);
     }
 
     /// <summary>
@@ -143,7 +146,7 @@ public sealed class SequentialLlmRankDistillation : ILlmDistillation, IDisposabl
         Tensor top, seen;
         using (no_grad())
         {
-            seen = PrefixMask(prefixes, _teacher.NumItems, student.device);
+            seen = RankDistillation.MaskOf(prefixes, _teacher.NumItems, student.device);
             using var hidden = _teacher.Represent(prefixes);
             using var scores = _teacher.Logits(hidden);
             top = scores.masked_fill(seen, Scalars.Of(double.NegativeInfinity)).topk(_k, 1).indexes;
@@ -157,21 +160,6 @@ public sealed class SequentialLlmRankDistillation : ILlmDistillation, IDisposabl
             weight = RankDistillation.RanksOf(masked, top).gt(_positions).to(ScalarType.Float32).mul(_weights);
         }
         return picked.mul(weight).sum(1).mean().mul(Scalars.Of(-_lambda / _k));
-    }
-
-    /// <summary>A [prompts, items] mask of the items in each prefix.</summary>
-    static Tensor PrefixMask(IReadOnlyList<int>[] prefixes, int items, Device device)
-    {
-        var flat = new List<long>();
-        for (int b = 0; b < prefixes.Length; b++)
-            foreach (int i in prefixes[b]) flat.Add((long)b * items + i);
-        var mask = zeros(prefixes.Length * (long)items, dtype: ScalarType.Bool, device: device);
-        if (flat.Count > 0)
-        {
-            using var idx = tensor(flat.ToArray(), device: device);
-            mask.index_fill_(0, idx, Scalars.Of(1L));
-        }
-        return mask.view(prefixes.Length, items);
     }
 
     public void Dispose() { _teacher.Dispose(); _weights.Dispose(); _positions.Dispose(); }
