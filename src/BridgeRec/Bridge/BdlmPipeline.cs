@@ -47,6 +47,9 @@ public static class BdlmPipeline
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),
             PromptBuilder.Histories(split, includeValidation: false), tower: spec.Tower, itemText: features);
 
+        // A sequential DSM loaded from its folder reads train + validation (the test-time view): BDLM trains and validates
+        // it on the training histories, or its validation would read the very item it is asked for.
+        dsm.UseHistories(Histories.Of(split, includeValidation: false));
         trainer ??= new BdlmTrainer(options, dsmConfig.Train);
         try
         {
