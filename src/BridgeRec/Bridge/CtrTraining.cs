@@ -74,6 +74,7 @@ public static class CtrTraining
     /// <summary>The DSM's logits of every row (no gradient), from its cached final embeddings.</summary>
     public static float[] ScoreDsm(DomainModel dsm, LogitOffset offset, CtrRows rows)
     {
+        if (dsm.ReadsRowHistory) return ScoreSequential(dsm, offset, rows);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var (fu, fi) = dsm.FinalEmbeddings();
@@ -83,6 +84,33 @@ public static class CtrTraining
         if (dsm.Ism.ItemBias is not null) s = s.Plus(dsm.Ism.ItemBias.index_select(0, i));
         return s.cpu().data<float>().ToArray();
     }
+
+    /// <summary>The logits of a model that reads each row's history (<see cref="DomainModel.ReadsRowHistory"/>), in batches, in evaluation mode.</summary>
+    static float[] ScoreSequential(DomainModel dsm, LogitOffset offset, CtrRows rows, int batch = 1024)
+    {
+        var result = new float[rows.Count];
+        bool wasTraining = dsm.training;
+        dsm.eval();
+        try
+        {
+            using var _ = no_grad();
+            var device = dsm.Ism.Items.device;
+            for (int s = 0; s < rows.Count; s += batch)
+            {
+                using var scope = NewDisposeScope();
+                var part = Enumerable.Range(s, Math.Min(batch, rows.Count - s)).ToArray();
+                var (logits, _) = dsm.RowLogits(Longs(part.Select(r => rows.Users[r]), device), Longs(part.Select(r => rows.Items[r]), device),
+                    HistoriesOf(rows, part), 0);
+                logits.Plus(offset.Value).cpu().data<float>().CopyTo(result, s);
+            }
+        }
+        finally { if (wasTraining) dsm.train(); }
+        return result;
+    }
+
+    /// <summary>The histories of the given rows, in order.</summary>
+    internal static IReadOnlyList<int>[] HistoriesOf(CtrRows rows, IReadOnlyList<int> which) =>
+        which.Select(r => (IReadOnlyList<int>)rows.Histories[r]).ToArray();
 
     /// <summary>The LLM's prompt of row <paramref name="r"/>: its history, then the candidate.</summary>
     public static Prompt PromptOf(LlmRecommender llm, CtrRows rows, int r) => llm.Prompts.Build(rows.Users[r], rows.Histories[r], rows.Items[r]);
@@ -123,7 +151,7 @@ public static class CtrTraining
 }
 
 /// <summary>
-/// The DSM's click-through objective: BCE of &lt;f_u, f_i&gt; + offset on the labelled training rows (shuffled per epoch
+/// The DSM's click-through objective: BCE of its row logit (&lt;f_u, f_i&gt;, or a sequential model's score of the row's history, <see cref="DomainModel.RowLogits"/>) + offset on the labelled training rows (shuffled per epoch
 /// from (seed, epoch)) plus L2 on the batch's ego rows, plus, where <paramref name="teacher"/> holds a logit (NaN
 /// elsewhere), lambda * tau^2 * the Bernoulli KL to it.
 /// </summary>
@@ -150,7 +178,7 @@ public sealed class PointwiseDsmObjective(CtrRows train, LogitOffset offset, Dsm
         var u = CtrTraining.Longs(rows.Select(r => train.Users[r]), device);
         var i = CtrTraining.Longs(rows.Select(r => train.Items[r]), device);
         var y = tensor(rows.Select(r => train.Labels[r]).ToArray(), device: device);
-        var (logits, reg) = dsm.PairLogits(u, i, options.L2);
+        var (logits, reg) = dsm.RowLogits(u, i, CtrTraining.HistoriesOf(train, rows), options.L2);
         logits = logits.Plus(offset.Value);
         var bce = nn.functional.binary_cross_entropy_with_logits(logits, y);
         var loss = bce.Plus(reg);

@@ -176,6 +176,17 @@ public abstract class DomainModel : nn.Module, IRecommender
         var reg = Ism.Users.index_select(0, users).Squared().sum().Plus(egoItems.index_select(0, items).Squared().sum()).mul(regScale);
         return (logits, reg);
     }
+
+    /// <summary>True when the model scores a click-through row from the row's own earlier items (<see cref="RowLogits"/>), not from a user row.</summary>
+    public virtual bool ReadsRowHistory => false;
+
+    /// <summary>
+    /// Click-through logits of labelled rows: (user, item) and the items the user had before that row, oldest first,
+    /// with the L2 term of the rows read. This default reads the user rows (<see cref="PairLogits"/>) and ignores the
+    /// histories; a sequential model (<see cref="ReadsRowHistory"/>) reads the histories instead. Differentiable.
+    /// </summary>
+    public virtual (Tensor Logits, Tensor Reg) RowLogits(Tensor users, Tensor items, IReadOnlyList<IReadOnlyList<int>> histories, double l2) =>
+        PairLogits(users, items, l2);
 }
 
 /// <summary>A copy of a DSM's trained weights (<see cref="DomainModel.Snapshot"/>): the shared tables and the model's own weights, by name.</summary>

@@ -180,6 +180,22 @@ public sealed class SasRec : DomainModel
         return score;
     }
 
+    public override bool ReadsRowHistory => true;
+
+    /// <summary>
+    /// Click-through logits: each row's history (its latest <see cref="SasRecOptions.MaxLength"/> items) read as
+    /// <see cref="Represent"/> reads it, scored against the row's candidate (+ its bias); the user rows are not read. L2 on
+    /// the candidates' item rows, l2 * 0.5 * |e_i|^2 / batch.
+    /// </summary>
+    public override (Tensor Logits, Tensor Reg) RowLogits(Tensor users, Tensor items, IReadOnlyList<IReadOnlyList<int>> histories, double l2)
+    {
+        if (histories.Count != items.shape[0]) throw new ArgumentException($"{histories.Count} histories for {items.shape[0]} rows", nameof(histories));
+        var logits = Score(Represent(histories), items);
+        using var regScale = (0.5 / Math.Max(1, items.shape[0]) * l2).ToScalar();
+        var reg = EgoItems().index_select(0, items).Squared().sum().mul(regScale);
+        return (logits, reg);
+    }
+
     /// <summary>Users: the hidden state at the newest item of each history (zero for an empty one); items: the item rows.</summary>
     public override (Tensor Users, Tensor Items) Propagate(Tensor egoUsers, Tensor egoItems)
     {

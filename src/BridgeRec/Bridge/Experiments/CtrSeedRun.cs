@@ -57,7 +57,7 @@ internal sealed class CtrSeedRun
             {
                 _r.Log($"stage 0: {dsmName} alone, BCE on labelled pairs (seed {_seed})");
                 var (dsm, offset, secs, fit) = TrainDsm(dsmName);
-                stage0 = new Stage0(dsm.Ism.Snapshot(), offset.Value.detach().clone());
+                stage0 = new Stage0(dsm.Snapshot(), offset.Value.detach().clone());
                 if (Missing(dsmName))
                     _done(Evaluate(dsmName, DsmScorer(dsm, offset), secs, fit.BestEpoch, EpochRows(fit), needStage0 ? "stage 0 of one-way / bdlm" : null));
                 dsm.Dispose(); offset.Dispose();
@@ -68,7 +68,7 @@ internal sealed class CtrSeedRun
                 if (m == dsmName) continue;
                 switch (m)
                 {
-                    case "mf" or "lightgcn":
+                    case "mf" or "lightgcn" or "sasrec" or "sasrec+text":
                     {
                         _r.Log($"training {m} (BCE, seed {_seed})");
                         var (dsm, offset, secs, fit) = TrainDsm(m);
@@ -89,6 +89,7 @@ internal sealed class CtrSeedRun
         finally
         {
             stage0?.Dispose();
+            _features?.Dispose();
         }
     }
 
@@ -110,10 +111,27 @@ internal sealed class CtrSeedRun
         {
             "mf" => new MatrixFactorization(ism),
             "lightgcn" => new LightGcn(ism, Graph(), _c.Dsm.Layers),
-            _ => throw new ArgumentException($"click-through DSM '{model}': expected mf or lightgcn"),
+            "sasrec" => new SasRec(ism, UserHistories(), _c.Dsm.Sasrec),
+            "sasrec+text" => new SasRec(ism, UserHistories(), _c.Dsm.Sasrec, ItemFeatures),
+            _ => throw new ArgumentException($"click-through DSM '{model}': expected mf, lightgcn, sasrec or sasrec+text"),
         };
         return (dsm, new LogitOffset());
     }
+
+    /// <summary>Each user's training items in time order (every labelled row): what SASRec reads for a user outside the rows (a ranking of all items).</summary>
+    IReadOnlyList<int>[] UserHistories()
+    {
+        var t = _data.Train;
+        var histories = new List<int>[_data.NumUsers];
+        for (int u = 0; u < histories.Length; u++) histories[u] = [];
+        foreach (int r in Enumerable.Range(0, t.Count).OrderBy(r => t.Timestamps[r]).ThenBy(r => r)) histories[t.Users[r]].Add(t.Items[r]);
+        return histories;
+    }
+
+    Tensor? _features;
+
+    /// <summary>The items' frozen sentence embeddings (MiniLM), computed once per seed run (cached on disk across runs).</summary>
+    Tensor ItemFeatures => _features ??= TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir);
 
     (DomainModel Model, LogitOffset Offset, double Seconds, TrainResult Fit) TrainDsm(string model)
     {
@@ -127,17 +145,17 @@ internal sealed class CtrSeedRun
     Func<DomainModel, IReadOnlyDictionary<string, double>> ValidateDsm(LogitOffset offset) =>
         dsm => CtrTraining.Metrics(_data.Validation, CtrTraining.ScoreDsm(dsm, offset, _data.Validation));
 
-    /// <summary>The stage-0 DSM's shared module and logit offset, copied once for one-way and BDLM.</summary>
-    sealed record Stage0(IsmState Ism, Tensor Offset) : IDisposable
+    /// <summary>The stage-0 DSM's state (the shared module and its own weights, such as SASRec's) and logit offset, copied once for one-way and BDLM.</summary>
+    sealed record Stage0(DsmState State, Tensor Offset) : IDisposable
     {
-        public void Dispose() { Ism.Dispose(); Offset.Dispose(); }
+        public void Dispose() { State.Dispose(); Offset.Dispose(); }
     }
 
-    /// <summary>A fresh DSM of the configured kind holding the stage-0 shared module and offset.</summary>
+    /// <summary>A fresh DSM of the configured kind holding the stage-0 state and offset.</summary>
     (DomainModel Model, LogitOffset Offset) Stage0Copy(Stage0 stage0)
     {
         var (dsm, offset) = NewDsm(_c.Dsm.Model);
-        dsm.Ism.Restore(stage0.Ism);
+        dsm.Restore(stage0.State);
         using (no_grad()) offset.Value.copy_(stage0.Offset);
         return (dsm, offset);
     }
@@ -179,6 +197,7 @@ internal sealed class CtrSeedRun
         TorchRuntime.Seed(_seed);
         using var offset = new LogitOffset();
         using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
+        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
         var teacher = _bdlm.Lambda > 0 ? new BernoulliDistillation(CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train), _bdlm.Tau, _bdlm.Lambda) : null;
         var fit = FitLlm(llm, offset, teacher, "one-way: rows");
         _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, RoundRow.FromEpochs(fit)));
@@ -231,7 +250,7 @@ internal sealed class CtrSeedRun
         return new RunRow
         {
             Dataset = _ds.Name, Fraction = 1.0, Seed = _seed, Method = method, ConfigHash = _hash,
-            Metrics = metrics, Rounds = method is "mf" or "lightgcn" ? null : rounds, BestRound = best,
+            Metrics = metrics, Rounds = method is "mf" or "lightgcn" or "sasrec" or "sasrec+text" ? null : rounds, BestRound = best,
             TrainSeconds = trainSeconds, EvalSeconds = evalSeconds, InferMsPerUser = PairMs(score),
             Note = note, FinishedUtc = DateTime.UtcNow.ToString("O"),
         };

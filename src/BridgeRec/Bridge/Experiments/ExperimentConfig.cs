@@ -122,7 +122,7 @@ public sealed record ExperimentConfig
     public static readonly string[] AllMethods = ["pop", "mf", "lightgcn", "mf+text", "lightgcn+text", "sasrec", "sasrec+text", "llm-text", "one-way", "bdlm"];
     public static readonly string[] LlmMethods = ["llm-text", "one-way", "bdlm"];
     /// <summary>The methods of the click-through protocol (collm-ctr data).</summary>
-    public static readonly string[] CtrMethods = ["mf", "lightgcn", "llm-text", "one-way", "bdlm"];
+    public static readonly string[] CtrMethods = ["mf", "lightgcn", "sasrec", "sasrec+text", "llm-text", "one-way", "bdlm"];
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -149,8 +149,8 @@ public sealed record ExperimentConfig
         if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec" or "sasrec+text")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text, sasrec or sasrec+text");
         if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
         Tower.Validate();
-        // With SASRec the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only.
-        if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank")
+        // With SASRec on ranking data the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only (click-through distils pointwise).
+        if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank" && Datasets.Any(d => !d.IsCtr))
             throw new ArgumentException($"experiment {Name}: bdlm.distill '{Bdlm.Distill}' with dsm.model sasrec: a sequential DSM distils by ranking only; use \"distill\": \"rank\"");
         Dsm.Sasrec?.Validate(Dsm.Dim);
         Backbone.Validate();
@@ -164,6 +164,8 @@ public sealed record ExperimentConfig
             if (string.IsNullOrWhiteSpace(d.Name)) throw new ArgumentException($"experiment {Name}: a dataset has no name");
             if (d.IsCtr)
             {
+                if (Dsm.Model is not ("mf" or "lightgcn" or "sasrec" or "sasrec+text"))
+                    throw new ArgumentException($"dataset {d.Name}: dsm.model '{Dsm.Model}' has no click-through form; use mf, lightgcn, sasrec or sasrec+text");
                 if (Monitor is not ("auc" or "uauc")) throw new ArgumentException($"dataset {d.Name}: click-through data is monitored by auc or uauc, not {Monitor}");
                 foreach (var m in Methods)
                     if (!CtrMethods.Contains(m)) throw new ArgumentException($"dataset {d.Name}: method '{m}' has no click-through form; use {string.Join(", ", CtrMethods)}");
