@@ -22,6 +22,14 @@ public sealed record CtrOptions
     public int? TeacherRows { get; init; }
     /// <summary>LightGCN's graph edges: "all" training rows (every rated pair) or "positive" ones (label 1).</summary>
     public string GraphEdges { get; init; } = "all";
+    /// <summary>
+    /// true: one-way's and BDLM's LLM score rows with the experiment's item tower (<c>tower</c>: private residual rows,
+    /// item text, the user skip, temperature), as ranking does; with a sequential DSM, the user skip and raw dot products,
+    /// the LLM starts at the DSM's logits. null or false: the first build's tower, A_out(h) against the shared item rows.
+    /// Left out of the JSON when null, so run hashes made before it stay.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public bool? LlmTower { get; init; }
 
     public void Validate()
     {

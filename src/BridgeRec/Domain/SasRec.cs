@@ -124,6 +124,16 @@ public sealed class SasRec : DomainModel
     /// <summary>The item rows SASRec reads and scores against: E_i, plus W t_i with text.</summary>
     protected override Tensor EgoItems() => _textProjection is null ? Ism.Items : Ism.Items.Plus(nn.functional.linear(TextFeatures!, _textProjection));
 
+    /// <summary>
+    /// The rows of <see cref="EgoItems"/> for the given ids ([n] -> [n, d]). With text, fewer ids than items project only
+    /// their own text (a click-through row scores one candidate, not the catalog); more project the catalog once.
+    /// </summary>
+    Tensor ItemRows(Tensor ids) => _textProjection is null
+        ? Ism.Items.index_select(0, ids)
+        : ids.numel() >= Ism.NumItems
+            ? EgoItems().index_select(0, ids)
+            : Ism.Items.index_select(0, ids).Plus(nn.functional.linear(TextFeatures!.index_select(0, ids), _textProjection));
+
     /// <summary>Each user's training items in time order: what <see cref="SasRecObjective"/> trains on.</summary>
     public IReadOnlyList<int>[] TrainHistories => _train;
 
@@ -148,12 +158,13 @@ public sealed class SasRec : DomainModel
     /// positions are zero, attend only to themselves and are never attended to, so a sequence's hidden states do not
     /// depend on how much it is padded.
     /// </summary>
-    public Tensor Forward(SequenceBatch batch) => Forward(EgoItems(), batch);
+    public Tensor Forward(SequenceBatch batch) => Forward(ItemRows, batch);
 
-    Tensor Forward(Tensor itemRows, SequenceBatch batch)
+    /// <param name="rowsOf">the item rows [n, d] of flat item ids [n]</param>
+    Tensor Forward(Func<Tensor, Tensor> rowsOf, SequenceBatch batch)
     {
         long b = batch.Items.shape[0], length = batch.Items.shape[1];
-        var x = itemRows.index_select(0, batch.Items.flatten()).view(b, length, -1).Plus(positions.forward(batch.Positions));
+        var x = rowsOf(batch.Items.flatten()).view(b, length, -1).Plus(positions.forward(batch.Positions));
         var isItem = batch.IsItem.unsqueeze(-1).to_type(x.dtype);
         x = inputDropout.forward(x) * isItem;
         // keep[b, i, j]: query i may read key j: j <= i and j is an item; the diagonal always, so a padded query has a key.
@@ -166,7 +177,7 @@ public sealed class SasRec : DomainModel
     /// <summary>Scores of hidden states [n, d] against every item row, or against the rows of <paramref name="candidates"/> ([k]).</summary>
     public Tensor Logits(Tensor hidden, Tensor? candidates = null)
     {
-        var rows = candidates is null ? EgoItems() : EgoItems().index_select(0, candidates);
+        var rows = candidates is null ? EgoItems() : ItemRows(candidates);
         var logits = hidden.matmul(rows.t());
         if (Ism.ItemBias is { } bias) logits = logits.Plus(candidates is null ? bias : bias.index_select(0, candidates));
         return logits;
@@ -175,7 +186,7 @@ public sealed class SasRec : DomainModel
     /// <summary>Scores of hidden states [n, d] against one item each ([n]).</summary>
     public Tensor Score(Tensor hidden, Tensor items)
     {
-        var score = (hidden * EgoItems().index_select(0, items)).sum(1);
+        var score = (hidden * ItemRows(items)).sum(1);
         if (Ism.ItemBias is { } bias) score = score.Plus(bias.index_select(0, items));
         return score;
     }
@@ -192,7 +203,7 @@ public sealed class SasRec : DomainModel
         if (histories.Count != items.shape[0]) throw new ArgumentException($"{histories.Count} histories for {items.shape[0]} rows", nameof(histories));
         var logits = Score(Represent(histories), items);
         using var regScale = (0.5 / Math.Max(1, items.shape[0]) * l2).ToScalar();
-        var reg = EgoItems().index_select(0, items).Squared().sum().mul(regScale);
+        var reg = ItemRows(items).Squared().sum().mul(regScale);
         return (logits, reg);
     }
 
@@ -204,7 +215,7 @@ public sealed class SasRec : DomainModel
         for (int start = 0; start < Ism.NumUsers; start += chunk)
         {
             var latest = Enumerable.Range(start, Math.Min(chunk, Ism.NumUsers - start)).Select(u => Latest(_histories[u])).ToArray();
-            parts.Add(Forward(egoItems, SequenceBatch.Of(latest, egoItems.device)).select(1, -1));
+            parts.Add(Forward(ids => egoItems.index_select(0, ids), SequenceBatch.Of(latest, egoItems.device)).select(1, -1));
         }
         return (cat(parts, 0), egoItems);
     }
@@ -217,7 +228,7 @@ public sealed class SasRec : DomainModel
     public Tensor Represent(IReadOnlyList<IReadOnlyList<int>> histories)
     {
         if (histories.Count == 0) return zeros(0, Ism.Dim, device: Ism.Items.device);
-        return Forward(EgoItems(), SequenceBatch.Of(histories.Select(Latest).ToArray(), Ism.Items.device)).select(1, -1);
+        return Forward(ItemRows, SequenceBatch.Of(histories.Select(Latest).ToArray(), Ism.Items.device)).select(1, -1);
     }
 
     /// <summary>

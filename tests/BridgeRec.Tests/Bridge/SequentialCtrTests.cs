@@ -3,6 +3,8 @@ using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Evaluation;
+using BridgeRec.Language;
+using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
 using static TorchSharp.torch;
 
@@ -45,15 +47,20 @@ public class SequentialCtrTests
         return new SasRec(ism, empty, new SasRecOptions { MaxLength = 8, Layers = 1, Heads = 1, Inner = 32, Dropout = 0 });
     }
 
+    static void Fit(DomainModel dsm, LogitOffset offset, CtrDataset data, int epochs)
+    {
+        var options = new DsmOptions { Epochs = epochs, Lr = 0.01, L2 = 0, Batch = 256, Seed = 2, EvalEvery = 5, Patience = 2, Monitor = "auc" };
+        new DsmTrainer(options).Fit(dsm, new PointwiseDsmObjective(data.Train, offset, options),
+            m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, offset, data.Validation)));
+    }
+
     [Fact]
     public void SasRecScoresARowFromItsHistoryAndLearnsWhatOnlyTheOrderExplains()
     {
         var data = Synthetic();
         using var sasrec = NewSasRec(data);
         using var offset = new LogitOffset();
-        var options = new DsmOptions { Epochs = 40, Lr = 0.01, L2 = 0, Batch = 256, Seed = 2, EvalEvery = 5, Patience = 2, Monitor = "auc" };
-        new DsmTrainer(options).Fit(sasrec, new PointwiseDsmObjective(data.Train, offset, options),
-            m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, offset, data.Validation)));
+        Fit(sasrec, offset, data, epochs: 40);
         double auc = ClickMetrics.Evaluate(data.Test, CtrTraining.ScoreDsm(sasrec, offset, data.Test)).Auc;
         Assert.True(auc > 0.9, $"SASRec's test AUC {auc:F3} on labels set by the newest history item");
 
@@ -94,6 +101,28 @@ public class SequentialCtrTests
         sasrec.train();
         CtrTraining.ScoreDsm(sasrec, offset, data.Test.Select([0]));
         Assert.True(sasrec.training);
+    }
+
+    [Fact]
+    public void WithTheTowersUserSkipTheLlmStartsAtSasRecsLogitsOfEachRow()
+    {
+        var data = Synthetic();
+        using var sasrec = NewSasRec(data);
+        using var offset = new LogitOffset();
+        Fit(sasrec, offset, data, epochs: 10); // logits of a few units, not the near-zero ones of a fresh model
+        using (TorchSharp.torch.no_grad()) offset.Value.zero_();
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, data.Texts()), new PromptOptions { MaxHistory = 3, MaxTokens = 64 });
+        using var llm = new LlmRecommender(tiny, sasrec.Ism, prompts, [],
+            tower: new LlmTowerOptions { Residual = true, ItemText = false, Temperature = null, UserSkip = true });
+        llm.FollowUserEncoder(sasrec);
+        // Row histories are up to 6 items and the prompt shows 3: the user token still reads the whole history, as SASRec does.
+        var rows = data.Test.Select(Enumerable.Range(0, 40).ToArray());
+        var fromLlm = CtrTraining.ScoreLlm(llm, offset, rows);
+        var fromDsm = CtrTraining.ScoreDsm(sasrec, offset, rows);
+        Assert.True(fromDsm.Max(Math.Abs) > 1, $"largest |logit| {fromDsm.Max(Math.Abs):F3}");
+        for (int r = 0; r < rows.Count; r++) Assert.Equal(fromDsm[r], fromLlm[r], 3);
     }
 
     [Fact]

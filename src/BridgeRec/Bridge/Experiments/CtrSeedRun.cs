@@ -189,15 +189,31 @@ internal sealed class CtrSeedRun
         _done(Evaluate("llm-text", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, RoundRow.FromEpochs(fit)));
     }
 
+    /// <summary>
+    /// One-way's and BDLM's LLM over the DSM's shared module, seeded: task-token prompts, the experiment's item tower when
+    /// <see cref="CtrOptions.LlmTower"/> asks for it, and with SASRec as the DSM its users read through a copy of it.
+    /// </summary>
+    LlmRecommender TaskTokenLlm(DomainModel dsm)
+    {
+        TorchRuntime.Seed(_seed);
+        LlmRecommender llm;
+        if (_o.LlmTower == true)
+        {
+            using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
+            llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), [], tower: _c.Tower, itemText: features);
+        }
+        else llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
+        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        return llm;
+    }
+
     void RunOneWay(Stage0 stage0)
     {
         _r.Log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
         var (dsm, dsmOffset) = Stage0Copy(stage0);
-        TorchRuntime.Seed(_seed);
         using var offset = new LogitOffset();
-        using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
-        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        using var llm = TaskTokenLlm(dsm);
         var teacher = _bdlm.Lambda > 0 ? new BernoulliDistillation(CtrTraining.ScoreDsm(dsm, dsmOffset, _data.Train), _bdlm.Tau, _bdlm.Lambda) : null;
         var fit = FitLlm(llm, offset, teacher, "one-way: rows");
         _done(Evaluate("one-way", LlmScorer(llm, offset), sw.Elapsed.TotalSeconds, fit.BestEpoch, RoundRow.FromEpochs(fit)));
@@ -209,9 +225,8 @@ internal sealed class CtrSeedRun
         _r.Log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, click-through, seed {_seed})");
         var sw = Stopwatch.StartNew();
         var (dsm, dsmOffset) = Stage0Copy(stage0);
-        TorchRuntime.Seed(_seed);
         using var offset = new LogitOffset();
-        using var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
+        using var llm = TaskTokenLlm(dsm);
         var options = _bdlm with { FreezeIsmInLlm = false };
         var progress = _r.Quarters("bdlm LLM phase: rows");
         using var trainer = new BdlmTrainer(options, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = (_, done, all) => progress(done, all) };
