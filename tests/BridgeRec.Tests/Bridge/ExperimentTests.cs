@@ -103,12 +103,11 @@ public class ExperimentTests
         Assert.Equal(4, JsonSerializer.Deserialize<ResultsFile>(File.ReadAllText(second.ResultsPath), ExperimentConfig.JsonOptions)!.Runs.Count);
     }
 
-    [Fact]
-    public void TheClickThroughExperimentRunsEndToEndOnTheCollmSplit()
+    /// <summary>A shipped click-through config cut to the users below 40, one seed, few LLM rows and short prompts, writing to <paramref name="output"/>.</summary>
+    static ExperimentConfig CtrSlice(string configFile, string output)
     {
-        using var tmp = new TestData.TempDir();
-        var c = ExperimentConfig.FromJsonFile(Path.Combine(RepoRoot(), "experiments", "ml-1m-ctr.json"));
-        c = c with
+        var c = ExperimentConfig.FromJsonFile(Path.Combine(RepoRoot(), "experiments", configFile));
+        return c with
         {
             Datasets = c.Datasets.Select(d => d with
             {
@@ -116,14 +115,19 @@ public class ExperimentTests
                 MaxUsers = 40,
                 Ctr = d.CtrSettings with { LlmRowsPerEpoch = 32, LlmValidationRows = 48, TeacherRows = 32 },
             }).ToArray(),
-            Methods = ["mf", "bdlm"],
             Seeds = [1],
-            Output = tmp.Path,
-            Dsm = c.Dsm with { Train = c.Dsm.Train with { Epochs = 3 } },
-            Bdlm = c.Bdlm with { DsmEpochs = 2 },
+            Output = output,
             Prompt = c.Prompt with { MaxHistory = 2, MaxTokens = 48 },
             TimingUsers = 3,
         };
+    }
+
+    [Fact]
+    public void TheClickThroughExperimentRunsEndToEndOnTheCollmSplit()
+    {
+        using var tmp = new TestData.TempDir();
+        var c = CtrSlice("ml-1m-ctr.json", tmp.Path);
+        c = c with { Methods = ["mf", "bdlm"], Dsm = c.Dsm with { Train = c.Dsm.Train with { Epochs = 3 } }, Bdlm = c.Bdlm with { DsmEpochs = 2 } };
         var log = new List<string>();
         var summary = ExperimentRunner.Run(c, log.Add);
         Assert.Equal(3, summary.RowsRun);
@@ -160,22 +164,12 @@ public class ExperimentTests
     public void ClickThroughBdlmFromSasRecStartsFromTheWholeStageZeroModel()
     {
         using var tmp = new TestData.TempDir();
-        var c = ExperimentConfig.FromJsonFile(Path.Combine(RepoRoot(), "experiments", "ml-1m-ctr-sasrec.json"));
+        var c = CtrSlice("ml-1m-ctr-sasrec.json", tmp.Path);
         c = c with
         {
-            Datasets = c.Datasets.Select(d => d with
-            {
-                Data = d.Data with { Path = TestData.Path_("movielens-1m", "collm_ctr") },
-                MaxUsers = 40,
-                Ctr = d.CtrSettings with { LlmRowsPerEpoch = 32, LlmValidationRows = 48, TeacherRows = 32 },
-            }).ToArray(),
             Methods = ["sasrec", "bdlm"],
-            Seeds = [1],
-            Output = tmp.Path,
             Dsm = c.Dsm with { Model = "sasrec", Train = c.Dsm.Train with { Epochs = 3, Batch = 128 } },
             Bdlm = c.Bdlm with { DsmEpochs = 1 },
-            Prompt = c.Prompt with { MaxHistory = 2, MaxTokens = 48 },
-            TimingUsers = 3,
         };
         var log = new List<string>();
         var summary = ExperimentRunner.Run(c, log.Add);
