@@ -79,7 +79,7 @@ public static class CtrTraining
 
     internal static Tensor Longs(IEnumerable<int> values, Device device) => tensor(values.Select(v => (long)v).ToArray(), device: device);
 
-    /// <summary>The DSM's logits of every row (no gradient), from its cached final embeddings.</summary>
+    /// <summary>The DSM's logits of every row (no gradient): from its cached final embeddings, or for a model that reads each row's history (SASRec) from those histories.</summary>
     public static float[] ScoreDsm(DomainModel dsm, LogitOffset offset, CtrRows rows)
     {
         if (dsm.ReadsRowHistory) return ScoreSequential(dsm, offset, rows);

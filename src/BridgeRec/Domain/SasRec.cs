@@ -196,12 +196,13 @@ public sealed class SasRec : DomainModel
     /// <summary>
     /// Click-through logits: each row's history (its latest <see cref="SasRecOptions.MaxLength"/> items) read as
     /// <see cref="Represent"/> reads it, scored against the row's candidate (+ its bias); the user rows are not read. L2 on
-    /// the candidates' item rows, l2 * 0.5 * |e_i|^2 / batch.
+    /// the candidates' item rows, l2 * 0.5 * |e_i|^2 / batch (a zero scalar, not computed, when l2 is 0, as in scoring).
     /// </summary>
     public override (Tensor Logits, Tensor Reg) RowLogits(Tensor users, Tensor items, IReadOnlyList<IReadOnlyList<int>> histories, double l2)
     {
         if (histories.Count != items.shape[0]) throw new ArgumentException($"{histories.Count} histories for {items.shape[0]} rows", nameof(histories));
         var logits = Score(Represent(histories), items);
+        if (l2 == 0) return (logits, tensor(0f, device: logits.device));
         using var regScale = (0.5 / Math.Max(1, items.shape[0]) * l2).ToScalar();
         var reg = ItemRows(items).Squared().sum().mul(regScale);
         return (logits, reg);

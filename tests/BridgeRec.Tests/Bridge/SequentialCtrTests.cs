@@ -47,9 +47,9 @@ public class SequentialCtrTests
         return new SasRec(ism, empty, new SasRecOptions { MaxLength = 8, Layers = 1, Heads = 1, Inner = 32, Dropout = 0 });
     }
 
-    static void Fit(DomainModel dsm, LogitOffset offset, CtrDataset data, int epochs)
+    static void Fit(DomainModel dsm, LogitOffset offset, CtrDataset data, int epochs, double l2 = 0)
     {
-        var options = new DsmOptions { Epochs = epochs, Lr = 0.01, L2 = 0, Batch = 256, Seed = 2, EvalEvery = 5, Patience = 2, Monitor = "auc" };
+        var options = new DsmOptions { Epochs = epochs, Lr = 0.01, L2 = l2, Batch = 256, Seed = 2, EvalEvery = 5, Patience = 2, Monitor = "auc" };
         new DsmTrainer(options).Fit(dsm, new PointwiseDsmObjective(data.Train, offset, options),
             m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, offset, data.Validation)));
     }
@@ -78,9 +78,7 @@ public class SequentialCtrTests
         using var ism = new InformationSharingModule(data.NumUsers, data.NumItems, 16, initStd: 0.1);
         using var mf = new MatrixFactorization(ism);
         using var offset = new LogitOffset();
-        var options = new DsmOptions { Epochs = 40, Lr = 0.01, L2 = 1e-3, Batch = 256, Seed = 2, EvalEvery = 5, Patience = 2, Monitor = "auc" };
-        new DsmTrainer(options).Fit(mf, new PointwiseDsmObjective(data.Train, offset, options),
-            m => CtrTraining.Metrics(data.Validation, CtrTraining.ScoreDsm(m, offset, data.Validation)));
+        Fit(mf, offset, data, epochs: 40, l2: 1e-3);
         double auc = ClickMetrics.Evaluate(data.Test, CtrTraining.ScoreDsm(mf, offset, data.Test)).Auc;
         Assert.True(auc < 0.65, $"MF's test AUC {auc:F3}: it reads no history, so it should stay near chance");
         // MF's row logits ignore the history; its scores are those of its user and item rows.
