@@ -202,6 +202,18 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void AMaxUsersInsideTheDataSectionIsRefusedNotSilentlyDropped()
+    {
+        // The experiment loads each dataset with the entry's max_users, which replaced a data.max_users: the anime and
+        // book-crossing configs asked for 1,500 users and ran on all of them.
+        var c = new ExperimentConfig { Datasets = [new ExperimentDataset { Name = "x", Data = new DataConfig { Path = "/d", MaxUsers = 1500 } }] };
+        var e = Assert.Throws<ArgumentException>(() => c.Validate());
+        Assert.Contains("data.max_users (1500)", e.Message);
+        Assert.Contains("dataset x", e.Message);
+        (c with { Datasets = [c.Datasets[0] with { Data = c.Datasets[0].Data with { MaxUsers = null }, MaxUsers = 1500 }] }).Validate();
+    }
+
+    [Fact]
     public void TheRunHashIgnoresSeedsMethodsAndOutputButNotSettings()
     {
         var c = new ExperimentConfig { Datasets = [new ExperimentDataset { Name = "x", Data = new DataConfig { Path = "/d" } }] };

@@ -162,6 +162,10 @@ public sealed record ExperimentConfig
         foreach (var d in Datasets)
         {
             if (string.IsNullOrWhiteSpace(d.Name)) throw new ArgumentException($"experiment {Name}: a dataset has no name");
+            // An experiment slices users with the dataset entry's max_users; one inside data was silently replaced by it (anime and
+            // book-crossing ran on every user while their configs said 1,500).
+            if (d.Data.MaxUsers is not null)
+                throw new ArgumentException($"dataset {d.Name}: data.max_users ({d.Data.MaxUsers}) is not read by an experiment; put \"max_users\" on the dataset entry, beside \"ks\"");
             if (d.IsCtr)
             {
                 if (Dsm.Model is not ("mf" or "lightgcn" or "sasrec" or "sasrec+text"))
