@@ -10,8 +10,14 @@ position. Each sequence is cut from its newest item back into windows of at most
 `--pad full` pads every window to max_len in random batches (what RecBole and the SASRec reference code do).
 Prints one JSON line with the seconds of each epoch. Product code stays C#; this is a reference only.
 
+`--ctr` times the click-through variant instead (`bridgerec bench sasrec --ctr --rows-out FILE` writes its input:
+first line `items N`, then one labelled training row a line: label, candidate, the history's item ids). Each row is
+one sequence, its latest max_len history items left-padded to the batch's longest; the hidden state at the newest
+item is dotted with the candidate's row, plus one learned offset, under BCE; batches of random rows.
+
 Debian: apt-get install python3-torch libopenblas0-pthread   (without OpenBLAS torch uses the slow reference BLAS)
 Usage: /usr/bin/python3 bench/sasrec_torch.py SEQUENCES.txt [--epochs 3] [--batch 128] [--dim 64] [--threads 2]
+       /usr/bin/python3 bench/sasrec_torch.py ROWS.txt --ctr --max-len 20 --batch 1024 [--epochs 3]
 """
 import argparse, json, math, random, time
 import torch
@@ -100,6 +106,62 @@ def batch_tensors(sequences, windows, length):
     return items, is_item, positions, torch.tensor(at), torch.tensor(targets)
 
 
+def ctr_batch(rows, which, max_len):
+    histories = [rows[r][2][-max_len:] for r in which]
+    length = max(1, max(len(h) for h in histories))
+    n = len(which)
+    items = torch.zeros(n, length, dtype=torch.long)
+    is_item = torch.zeros(n, length, dtype=torch.bool)
+    positions = torch.zeros(n, length, dtype=torch.long)
+    for k, h in enumerate(histories):
+        if h:
+            pad = length - len(h)
+            items[k, pad:] = torch.tensor(h)
+            is_item[k, pad:] = True
+            positions[k, pad:] = torch.arange(len(h))
+    candidates = torch.tensor([rows[r][1] for r in which])
+    labels = torch.tensor([float(rows[r][0]) for r in which])
+    return items, is_item, positions, candidates, labels
+
+
+def run_ctr(a, rng):
+    with open(a.sequences) as f:
+        n_items = int(f.readline().split()[1])
+        rows = []
+        for line in f:
+            v = [int(x) for x in line.split()]
+            rows.append((v[0], v[1], v[2:]))
+    model = SasRec(n_items, a.dim, a.max_len, a.layers, a.heads, a.inner, a.dropout)
+    offset = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam(list(model.parameters()) + [offset], lr=a.lr)
+    seconds, losses = [], []
+    for epoch in range(a.epochs):
+        clock = time.perf_counter()
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        model.train()
+        total, batches = 0.0, 0
+        for i in range(0, len(order), a.batch):
+            items, is_item, positions, candidates, labels = ctr_batch(rows, order[i:i + a.batch], a.max_len)
+            hidden = model(items, is_item, positions)[:, -1]
+            logits = (hidden * model.items[candidates]).sum(-1) + offset
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            batches += 1
+        seconds.append(time.perf_counter() - clock)
+        losses.append(total / batches)
+    print(json.dumps({
+        'model': 'sasrec click-through (PyTorch %s)' % torch.__version__, 'items': n_items, 'rows': len(rows),
+        'history_items_read': sum(min(len(h), a.max_len) for _, _, h in rows), 'batch': a.batch, 'dim': a.dim,
+        'layers': a.layers, 'heads': a.heads, 'inner': a.inner, 'max_len': a.max_len, 'dropout': a.dropout,
+        'threads': torch.get_num_threads(), 'epoch_seconds': [round(s, 3) for s in seconds],
+        'sec_per_epoch_median': round(sorted(seconds)[len(seconds) // 2], 3), 'loss': [round(x, 4) for x in losses],
+    }))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('sequences')
@@ -115,10 +177,13 @@ def main():
     ap.add_argument('--pad', choices=['same', 'full'], default='same')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--seed', type=int, default=2020)
+    ap.add_argument('--ctr', action='store_true', help='click-through rows (bridgerec bench sasrec --ctr --rows-out)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
+    if a.ctr:
+        return run_ctr(a, rng)
     with open(a.sequences) as f:
         n_items = int(f.readline().split()[1])
         sequences = [[int(x) for x in line.split()] for line in f]

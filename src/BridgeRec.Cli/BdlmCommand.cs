@@ -22,6 +22,7 @@ public static class BdlmCommand
     static readonly Option<bool> NoGate = new("--no-gate") { Description = "rank distillation of every top-K item, not only those the student ranks lower" };
     static readonly Option<bool> NoResidual = new("--no-private-rows") { Description = "the LLM trains the shared tables itself instead of private residual rows over them" };
     static readonly Option<bool> NoItemText = new("--no-item-text") { Description = "the LLM scores items by their rows only, without their text embeddings" };
+    static readonly Option<bool> DsmRows = new("--dsm-rows") { Description = "the LLM reads LightGCN's / MF's final rows (after propagation) under its private rows; with --user-skip and --temperature 0 it starts at the DSM's scores" };
     static readonly Option<bool> UserSkip = new("--user-skip") { Description = "the LLM's query adds the user's row (with a SASRec DSM: its representation of the prompt's history); with --temperature 0 the LLM starts at the DSM's scores" };
     static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0.07)" };
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
@@ -40,7 +41,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, DsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -73,7 +74,7 @@ public static class BdlmCommand
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
             double? temperature = p.GetValue(Temperature) is double t ? (t == 0 ? null : t) : new LlmTowerOptions().Temperature;
-            var tower = new LlmTowerOptions { Residual = !p.GetValue(NoResidual), ItemText = !p.GetValue(NoItemText), UserSkip = p.GetValue(UserSkip), Temperature = temperature };
+            var tower = new LlmTowerOptions { Residual = !p.GetValue(NoResidual), ItemText = !p.GetValue(NoItemText), UserSkip = p.GetValue(UserSkip), DsmRows = p.GetValue(DsmRows), Temperature = temperature };
             tower.Validate();
             Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone, Tower = tower }, ct, p.GetValue(Options.Overwrite));
             return 0;

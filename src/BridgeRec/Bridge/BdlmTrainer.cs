@@ -197,8 +197,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     /// <summary>One LLM phase: <see cref="LlmTraining.Train"/> for the configured epochs on the protocol's objective.</summary>
     double RunLlmPhase(LlmRecommender llm, DomainModel dsm, IBdlmProtocol protocol, int round, CancellationToken ct)
     {
-        // A sequential DSM gives the LLM its users: the LLM reads each prompt's history with the DSM as it stands now.
-        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        // The LLM reads the DSM as it stands now: a sequential DSM gives it its users (each prompt's history), tower.dsm_rows its final rows.
+        llm.Follow(dsm);
         var objective = protocol.LlmObjective(dsm, round);
         try
         {
@@ -261,21 +261,30 @@ public sealed class LlmState : IDisposable
     readonly Parameter[] _trained;
     readonly Tensor[] _values;
     readonly DsmState? _userEncoder;
+    readonly (Tensor Users, Tensor Items)? _dsmRows;
 
-    LlmState(IsmState ism, Parameter[] trained, Tensor[] values, DsmState? userEncoder) { _ism = ism; _trained = trained; _values = values; _userEncoder = userEncoder; }
+    LlmState(IsmState ism, Parameter[] trained, Tensor[] values, DsmState? userEncoder, (Tensor, Tensor)? dsmRows)
+    {
+        _ism = ism; _trained = trained; _values = values; _userEncoder = userEncoder; _dsmRows = dsmRows;
+    }
 
-    /// <remarks>The user encoder (<see cref="LlmRecommender.UserEncoder"/>) is kept too: the LLM was scored with the DSM as it was then.</remarks>
+    /// <remarks>
+    /// The user encoder (<see cref="LlmRecommender.UserEncoder"/>) and the DSM rows it reads (<see cref="LlmRecommender.DsmRows"/>)
+    /// are kept too: the LLM was scored with the DSM as it was then.
+    /// </remarks>
     public static LlmState Capture(LlmRecommender llm, IReadOnlyList<Parameter> extra)
     {
         var trained = llm.parameters().Where(p => p.requires_grad).Concat(extra).ToArray();
         using var _ = no_grad();
-        return new LlmState(llm.Ism.Snapshot(), trained, trained.Select(p => p.detach().clone()).ToArray(), llm.UserEncoder?.Snapshot());
+        var rows = llm.DsmRows is { } r ? (r.Users.clone(), r.Items.clone()) : ((Tensor, Tensor)?)null;
+        return new LlmState(llm.Ism.Snapshot(), trained, trained.Select(p => p.detach().clone()).ToArray(), llm.UserEncoder?.Snapshot(), rows);
     }
 
     public void Restore(LlmRecommender llm)
     {
         llm.Ism.Restore(_ism);
         if (_userEncoder is not null) llm.UserEncoder!.Restore(_userEncoder);
+        if (_dsmRows is { } rows) llm.SetDsmRows(rows.Users, rows.Items);
         using var _ = no_grad();
         for (int k = 0; k < _trained.Length; k++) _trained[k].copy_(_values[k]);
     }
@@ -284,6 +293,7 @@ public sealed class LlmState : IDisposable
     {
         _ism.Dispose();
         _userEncoder?.Dispose();
+        if (_dsmRows is { } rows) { rows.Users.Dispose(); rows.Items.Dispose(); }
         foreach (var t in _values) t.Dispose();
     }
 }

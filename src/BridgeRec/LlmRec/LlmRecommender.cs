@@ -84,7 +84,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        if (disposing) { _userEncoder?.Dispose(); _userEncoder = null; }
+        if (disposing) { _userEncoder?.Dispose(); _userEncoder = null; _dsmUsers?.Dispose(); _dsmItems?.Dispose(); _dsmUsers = _dsmItems = null; }
         if (disposing && _ownsIsm) Ism.Dispose();
     }
 
@@ -117,6 +117,55 @@ public sealed class LlmRecommender : nn.Module, IRecommender
             using (no_grad()) _textProjection.copy_(w);
     }
 
+    Tensor? _dsmUsers, _dsmItems;
+
+    /// <summary>Whether the LLM reads a DSM's final rows (<see cref="LlmTowerOptions.DsmRows"/>) rather than the shared module's ego rows.</summary>
+    public bool ReadsDsmRows => _dsmUsers is not null;
+
+    /// <summary>The DSM's final rows the LLM reads (<see cref="FollowDsmRows"/>); null when it reads the shared module's rows.</summary>
+    public (Tensor Users, Tensor Items)? DsmRows => _dsmUsers is null ? null : (_dsmUsers, _dsmItems!);
+
+    /// <summary>
+    /// What the LLM reads of <paramref name="dsm"/> as it stands now: a sequential DSM's user encoder
+    /// (<see cref="FollowUserEncoder"/>), or with <see cref="LlmTowerOptions.DsmRows"/> its final rows
+    /// (<see cref="FollowDsmRows"/>); otherwise nothing (the LLM reads the shared module it shares with the DSM).
+    /// </summary>
+    public void Follow(Domain.DomainModel dsm)
+    {
+        if (dsm is Domain.SasRec sequential) FollowUserEncoder(sequential);
+        else if (Tower is { DsmRows: true }) FollowDsmRows(dsm);
+    }
+
+    /// <summary>
+    /// Reads <paramref name="dsm"/>'s final embeddings (a frozen copy, refreshed by each call) as the base rows under the
+    /// private residual rows, in the prompt's task tokens, the user skip and the item vectors.
+    /// </summary>
+    public void FollowDsmRows(Domain.DomainModel dsm)
+    {
+        if (Tower is not { DsmRows: true })
+            throw new InvalidOperationException("this LLM's tower does not read the DSM's rows (tower.dsm_rows is false)");
+        if (dsm is Domain.SasRec)
+            throw new ArgumentException("a SASRec DSM gives the LLM its users through its user encoder, not final rows: tower.dsm_rows applies to LightGCN and MF", nameof(dsm));
+        var (users, items) = dsm.FinalEmbeddings();
+        SetDsmRows(users, items);
+    }
+
+    /// <summary>Sets the DSM rows the LLM reads (copies them): <see cref="FollowDsmRows"/>, or a saved model folder's.</summary>
+    public void SetDsmRows(Tensor users, Tensor items)
+    {
+        if (users.dim() != 2 || items.dim() != 2 || users.shape[0] != Ism.NumUsers || items.shape[0] != Ism.NumItems || users.shape[1] != Ism.Dim || items.shape[1] != Ism.Dim)
+            throw new ArgumentException($"DSM rows of [{string.Join(", ", users.shape)}] users and [{string.Join(", ", items.shape)}] items; the LLM has {Ism.NumUsers} x {Ism.Dim} and {Ism.NumItems} x {Ism.Dim}");
+        using var _ = no_grad();
+        var device = Ism.Items.device;
+        var u = users.detach().to(ScalarType.Float32, device).clone();
+        var i = items.detach().to(ScalarType.Float32, device).clone();
+        _dsmUsers?.Dispose(); _dsmItems?.Dispose();
+        _dsmUsers = u.DetachFromDisposeScope(); _dsmItems = i.DetachFromDisposeScope();
+    }
+
+    Tensor BaseUsers => _dsmUsers ?? Ism.Users;
+    Tensor BaseItems => _dsmItems ?? Ism.Items;
+
     /// <summary>The user-token vectors before A_in: the user encoder's representation of each prompt's history, or the user rows.</summary>
     Tensor UserInputs(PromptBatch batch, Tensor userIds)
     {
@@ -138,11 +187,11 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// <summary>Whether the LLM keeps private rows, and so never trains the shared tables itself.</summary>
     public bool HasPrivateRows => _residualUsers is not null;
 
-    /// <summary>User rows as the LLM reads them: E_u (+ R_u).</summary>
-    Tensor UserRows(Tensor idx) => _residualUsers is null ? Ism.Users.index_select(0, idx) : Ism.Users.index_select(0, idx).Plus(_residualUsers.index_select(0, idx));
+    /// <summary>User rows as the LLM reads them: E_u (+ R_u); E the DSM's final rows with <see cref="LlmTowerOptions.DsmRows"/>.</summary>
+    Tensor UserRows(Tensor idx) => _residualUsers is null ? BaseUsers.index_select(0, idx) : BaseUsers.index_select(0, idx).Plus(_residualUsers.index_select(0, idx));
 
-    /// <summary>Item rows as the LLM reads them: E_i (+ R_i).</summary>
-    Tensor ItemRows(Tensor idx) => _residualItems is null ? Ism.Items.index_select(0, idx) : Ism.Items.index_select(0, idx).Plus(_residualItems.index_select(0, idx));
+    /// <summary>Item rows as the LLM reads them: E_i (+ R_i); E the DSM's final rows with <see cref="LlmTowerOptions.DsmRows"/>.</summary>
+    Tensor ItemRows(Tensor idx) => _residualItems is null ? BaseItems.index_select(0, idx) : BaseItems.index_select(0, idx).Plus(_residualItems.index_select(0, idx));
 
     /// <summary>
     /// The item table the pooled output is scored against: the ISM items (+ the private residual, + the projected text
@@ -154,7 +203,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         if (_textItems is not null) table = _textItems.Table();
         else
         {
-            table = _residualItems is null ? Ism.Items : Ism.Items.Plus(_residualItems);
+            table = _residualItems is null ? BaseItems : BaseItems.Plus(_residualItems);
             if (_textProjection is not null) table = table.Plus(nn.functional.linear(_itemText!, _textProjection));
         }
         return Tower?.Temperature is null ? table : nn.functional.normalize(table, 2.0, 1);

@@ -30,8 +30,20 @@ public sealed record LlmTowerOptions
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public double? Temperature { get; init; } = 0.07;
 
+    /// <summary>
+    /// The LLM reads the DSM's final embeddings (LightGCN's after propagation) as its base rows instead of the shared
+    /// module's ego rows: a frozen copy taken at the start of each LLM phase (and of one-way's training), with the private
+    /// residual rows on top. With <see cref="UserSkip"/> and no temperature the LLM then starts at the DSM's own scores, as
+    /// it does with SASRec. For MF the final rows are the ego rows. Needs <see cref="Residual"/> (the LLM trains its own
+    /// rows, not the DSM's); SASRec's users are read through its copy instead, so it is refused there. Off by default:
+    /// not written when false, so configs without it keep their run hash.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool DsmRows { get; init; }
+
     public void Validate()
     {
         if (Temperature is { } t && !(t > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), $"tower.temperature must be > 0 (got {t})");
+        if (DsmRows && !Residual) throw new ArgumentException("tower.dsm_rows reads the DSM's final rows frozen, so the LLM trains its private rows over them: it needs tower.residual true");
     }
 }

@@ -1,5 +1,6 @@
 using BridgeRec.Domain;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using BridgeRec.Data;
 using BridgeRec.IO;
 using BridgeRec.Language;
@@ -20,6 +21,8 @@ public static class LlmFolder
 {
     /// <summary>The LLM's sequence encoder of users (<see cref="LlmSpec.UserEncoder"/>), when it has one.</summary>
     public const string UserEncoderFile = "llm-user-encoder.safetensors";
+    /// <summary>The DSM's final rows the LLM reads (<see cref="LlmRecommender.DsmRows"/>, tower.dsm_rows), when it reads them.</summary>
+    public const string DsmRowsFile = "llm-dsm-rows.safetensors";
 
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, ModelFolder.LlmSpecFile));
 
@@ -31,6 +34,7 @@ public static class LlmFolder
         SafeTensors.Save(Path.Combine(dir, ModelFolder.LlmWeightsFile), trained);
         llm.Ism.Save(Path.Combine(dir, ModelFolder.LlmIsmFile), new Dictionary<string, string> { ["role"] = "llm", ["best_round"] = spec.BestRound.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         if (llm.UserEncoder is { } encoder) SafeTensors.Save(Path.Combine(dir, UserEncoderFile), encoder.FrozenTensors());
+        if (llm.DsmRows is { } rows) SafeTensors.Save(Path.Combine(dir, DsmRowsFile), new Dictionary<string, Tensor> { ["users"] = rows.Users, ["items"] = rows.Items });
         spec = spec with { UserEncoder = llm.UserEncoder?.Options };
         // The spec last: a folder with llm.json is complete.
         AtomicFile.WriteAllText(Path.Combine(dir, ModelFolder.LlmSpecFile), JsonSerializer.Serialize(spec, TrainConfig.JsonOptions));
@@ -43,8 +47,15 @@ public static class LlmFolder
             throw new FileNotFoundException($"--model {dir}: no {ModelFolder.LlmSpecFile}, so no LLM recommender was saved here (only 'bridgerec bdlm', 'bridgerec demo' and experiment runs with bdlm write one); use --via dsm", path);
         try
         {
-            return JsonSerializer.Deserialize<LlmSpec>(File.ReadAllText(path), TrainConfig.JsonOptions)
+            string text = File.ReadAllText(path);
+            var spec = JsonSerializer.Deserialize<LlmSpec>(text, TrainConfig.JsonOptions)
                 ?? throw new InvalidDataException($"{path}: empty");
+            // A tower's temperature is not written when it is null (raw dot products), and reading fills in its default
+            // (0.07): a folder trained without a temperature reloaded with one, and scored differently from its own
+            // metrics.json. Save always writes a temperature that is set, so a tower without one has none.
+            if (spec.Tower is not null && JsonNode.Parse(text)?["tower"] is JsonObject tower && !tower.ContainsKey("temperature"))
+                spec = spec with { Tower = spec.Tower with { Temperature = null } };
+            return spec;
         }
         catch (JsonException e)
         {
@@ -89,6 +100,20 @@ public static class LlmFolder
                     llm.FollowUserEncoder(encoder);
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
+            }
+            if (spec.Tower is { DsmRows: true })
+            {
+                string rowsPath = Path.Combine(dir, DsmRowsFile);
+                if (!File.Exists(rowsPath)) throw new FileNotFoundException($"--model {dir}: {ModelFolder.LlmSpecFile} says the LLM reads the DSM's rows (tower.dsm_rows) but {DsmRowsFile} is not there (copied in part?)", rowsPath);
+                var rows = SafeTensors.Load(rowsPath);
+                try
+                {
+                    foreach (string key in new[] { "users", "items" })
+                        if (!rows.ContainsKey(key)) throw new InvalidDataException($"{rowsPath}: no '{key}' tensor");
+                    try { llm.SetDsmRows(rows["users"], rows["items"]); }
+                    catch (ArgumentException e) { throw new InvalidDataException($"{rowsPath}: {e.Message}", e); }
+                }
+                finally { foreach (var t in rows.Values) t.Dispose(); }
             }
             var loaded = SafeTensors.Load(weightsPath);
             try

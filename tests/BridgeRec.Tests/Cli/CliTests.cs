@@ -142,6 +142,37 @@ public class CliTests
     }
 
     /// <summary>
+    /// bdlm --dsm-rows from LightGCN: the folder keeps the final rows the LLM read (llm-dsm-rows.safetensors), reloads with
+    /// them, and without a temperature as it was trained (--temperature 0: llm.json leaves it out, and reading it once
+    /// filled in 0.07), to the same test metrics; it refuses to load when the rows' file is gone.
+    /// </summary>
+    [Fact]
+    public void BdlmWithDsmRowsKeepsTheRowsTheLlmReadInTheFolder()
+    {
+        using var tmp = new TestData.TempDir();
+        string cfg = tmp.File("lightgcn.json");
+        File.WriteAllText(cfg, File.ReadAllText(TinyMfConfig(tmp)).Replace("\"model\":\"mf\"", "\"model\":\"lightgcn\""));
+        Assert.Contains("lightgcn", File.ReadAllText(cfg));
+        string gcn = tmp.File("gcn"), both = tmp.File("bdlm");
+        Assert.Equal(0, Run("train", "--config", cfg, "--out", gcn));
+        Assert.Equal(0, Run("bdlm", "--from", gcn, "--out", both, "--rounds", "1", "--dsm-epochs", "1", "--max-history", "3",
+            "--max-tokens", "64", "--lora-rank", "4", "--llm-batch", "8", "--dsm-rows", "--user-skip", "--temperature", "0"));
+        Assert.True(File.Exists(Path.Combine(both, BridgeRec.Models.LlmFolder.DsmRowsFile)));
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(both, "metrics.json")))!;
+        var (_, split, dsm) = BridgeRec.Models.DsmFolder.Load(both);
+        (dsm as IDisposable)?.Dispose();
+        var test = BridgeRec.Evaluation.RankingEvaluator.ForTest(split, new BridgeRec.Evaluation.RankingOptions { Ks = [5, 10] });
+        using (var llm = BridgeRec.Models.LlmFolder.Load(both, split))
+        {
+            Assert.True(llm.ReadsDsmRows);
+            Assert.Equal(metrics["llm"]!["test"]!["ndcg@10"]!.GetValue<double>(), test.Evaluate(llm.ScoreAll).ToDictionary()["ndcg@10"], 6);
+        }
+        File.Delete(Path.Combine(both, BridgeRec.Models.LlmFolder.DsmRowsFile));
+        var e = Assert.Throws<FileNotFoundException>(() => BridgeRec.Models.LlmFolder.Load(both, split));
+        Assert.Contains(BridgeRec.Models.LlmFolder.DsmRowsFile, e.Message);
+    }
+
+    /// <summary>
     /// bdlm --backbone arctic-xs trains on Arctic-embed-xs and says so in llm.json; the folder reloads on the same encoder
     /// ([CLS] pooling) and reproduces its test metrics. An unknown --backbone is refused with the valid names.
     /// </summary>

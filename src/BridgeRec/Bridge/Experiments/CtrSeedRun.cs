@@ -203,7 +203,7 @@ internal sealed class CtrSeedRun
             llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), [], tower: _c.Tower, itemText: features);
         }
         else llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
-        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        llm.Follow(dsm);
         return llm;
     }
 

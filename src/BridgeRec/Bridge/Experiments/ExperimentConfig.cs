@@ -149,6 +149,8 @@ public sealed record ExperimentConfig
         if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec" or "sasrec+text")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text, sasrec or sasrec+text");
         if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
         Tower.Validate();
+        if (Tower.DsmRows && Dsm.Model is "sasrec" or "sasrec+text")
+            throw new ArgumentException($"experiment {Name}: tower.dsm_rows with dsm.model {Dsm.Model}: SASRec gives the LLM its users through its user encoder; dsm_rows applies to lightgcn and mf (with or without +text)");
         // With SASRec on ranking data the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only (click-through distils pointwise).
         if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank" && Datasets.Any(d => !d.IsCtr))
             throw new ArgumentException($"experiment {Name}: bdlm.distill '{Bdlm.Distill}' with dsm.model sasrec: a sequential DSM distils by ranking only; use \"distill\": \"rank\"");

@@ -204,8 +204,8 @@ internal sealed class RankingSeedRun
         using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
         var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
             tower: _c.Tower, itemText: features);
-        // A sequential DSM gives the LLM its users (BDLM refreshes the copy every round; one-way keeps stage 0's).
-        if (dsm is SasRec sequential) llm.FollowUserEncoder(sequential);
+        // A sequential DSM gives the LLM its users, tower.dsm_rows the DSM's final rows (BDLM refreshes them every round; one-way keeps stage 0's).
+        llm.Follow(dsm);
         return (dsm, llm);
     }
 
