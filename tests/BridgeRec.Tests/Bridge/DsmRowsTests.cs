@@ -2,9 +2,9 @@ using BridgeRec.Bridge;
 using BridgeRec.Bridge.Experiments;
 using BridgeRec.Data;
 using BridgeRec.Domain;
-using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
+using BridgeRec.Tests.LlmRec;
 using BridgeRec.Torch;
 using static TorchSharp.torch;
 
@@ -19,10 +19,7 @@ public class DsmRowsTests
         manual_seed(11);
         var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
         var dsm = new LightGcn(ism, new NormalizedGraph(new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)), 2);
-        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
-        var tok = WordPieceTokenizer.MiniLm();
-        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
-        return (dsm, new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false), tower: tower));
+        return (dsm, TinyLlm.Over(split, ism, tower));
     }
 
     static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();

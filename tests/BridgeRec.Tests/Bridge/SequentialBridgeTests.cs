@@ -5,6 +5,7 @@ using BridgeRec.Evaluation;
 using BridgeRec.Language;
 using BridgeRec.LlmRec;
 using BridgeRec.SharedModule;
+using BridgeRec.Tests.LlmRec;
 using BridgeRec.Torch;
 using static TorchSharp.torch;
 
@@ -21,11 +22,7 @@ public class SequentialBridgeTests
         manual_seed(4);
         var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
         var dsm = new SasRec(ism, Histories.Of(split, includeValidation: false), Small);
-        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
-        var tok = WordPieceTokenizer.MiniLm();
-        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
-        var llm = new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false), tower: tower);
-        return (dsm, llm);
+        return (dsm, TinyLlm.Over(split, ism, tower));
     }
 
     static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
@@ -72,11 +69,7 @@ public class SequentialBridgeTests
             using (no_grad()) state.Own[SasRec.TextProjectionName].copy_(randn(16, 12));
             dsm.Restore(state);
         }
-        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
-        var tok = WordPieceTokenizer.MiniLm();
-        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96 });
-        using var llm = new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false),
-            tower: new LlmTowerOptions { Temperature = null, UserSkip = true }, itemText: text);
+        using var llm = TinyLlm.Over(split, ism, new LlmTowerOptions { Temperature = null, UserSkip = true }, text);
         llm.FollowUserEncoder(dsm);
         int[] users = [0, 4, 7];
         using var a = llm.ScoreAll(users);
