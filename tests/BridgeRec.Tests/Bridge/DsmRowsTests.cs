@@ -22,8 +22,6 @@ public class DsmRowsTests
         return (dsm, TinyLlm.Over(split, ism, tower));
     }
 
-    static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
-
     /// <summary>Changes the shared tables as a training step would, through the module (so the DSM's cached final rows are recomputed).</summary>
     static void Move(InformationSharingModule ism, Action<IsmState> change)
     {
@@ -48,7 +46,7 @@ public class DsmRowsTests
             Assert.False(plain.ReadsDsmRows);
             using var a = plain.ScoreAll(users);
             using var b = plainDsm.ScoreAll(users);
-            Assert.True(MaxDiff(a, b) > 1e-3f, "the ego rows' dot products already equal LightGCN's scores");
+            Assert.True(TinyLlm.MaxDiff(a, b) > 1e-3f, "the ego rows' dot products already equal LightGCN's scores");
         }
 
         var (dsm, llm) = Models(split, Start);
@@ -58,16 +56,10 @@ public class DsmRowsTests
         Assert.True(llm.ReadsDsmRows);
         using (var a = llm.ScoreAll(users))
         using (var b = dsm.ScoreAll(users))
-            Assert.True(MaxDiff(a, b) < 1e-4f, $"LLM and LightGCN scores differ by {MaxDiff(a, b)}");
+            Assert.True(TinyLlm.MaxDiff(a, b) < 1e-4f, $"LLM and LightGCN scores differ by {TinyLlm.MaxDiff(a, b)}");
 
         // The LLM holds a copy: the DSM's next step does not reach it until the next refresh (BDLM's next LLM phase).
-        using var before = llm.ScoreAll(users);
-        Move(dsm.Ism, rows => rows.Items.Plus_(Scalars.Of(0.05)));
-        using var dsmAfter = dsm.ScoreAll(users);
-        Assert.True(MaxDiff(before, dsmAfter) > 1e-3f);
-        using (var still = llm.ScoreAll(users)) Assert.Equal(0f, MaxDiff(before, still));
-        llm.FollowDsmRows(dsm);
-        using (var refreshed = llm.ScoreAll(users)) Assert.True(MaxDiff(refreshed, dsmAfter) < 1e-4f);
+        TinyLlm.FollowsOnlyWhenRefreshed(llm, dsm, users, () => Move(dsm.Ism, rows => rows.Items.Plus_(Scalars.Of(0.05))), () => llm.FollowDsmRows(dsm));
     }
 
     [Fact]
@@ -83,9 +75,9 @@ public class DsmRowsTests
         using var state = LlmState.Capture(llm, []);
         Move(dsm.Ism, rows => rows.Users.Plus_(Scalars.Of(0.1)));
         llm.FollowDsmRows(dsm);
-        using (var moved = llm.ScoreAll(users)) Assert.True(MaxDiff(moved, atCapture) > 1e-3f);
+        using (var moved = llm.ScoreAll(users)) Assert.True(TinyLlm.MaxDiff(moved, atCapture) > 1e-3f);
         state.Restore(llm);
-        using (var back = llm.ScoreAll(users)) Assert.True(MaxDiff(back, atCapture) < 1e-6f);
+        using (var back = llm.ScoreAll(users)) Assert.True(TinyLlm.MaxDiff(back, atCapture) < 1e-6f);
     }
 
     [Fact]

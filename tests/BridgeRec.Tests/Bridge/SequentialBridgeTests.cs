@@ -25,8 +25,6 @@ public class SequentialBridgeTests
         return (dsm, TinyLlm.Over(split, ism, tower));
     }
 
-    static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
-
     [Fact]
     public void WithTheUserSkipTheLlmStartsFromTheSequentialDsmsScoresAndFollowsOnlyWhenRefreshed()
     {
@@ -39,20 +37,15 @@ public class SequentialBridgeTests
         int[] users = [0, 1, 2, 5, 9];
         using (var a = llm.ScoreAll(users))
         using (var b = dsm.ScoreAll(users))
-            Assert.True(MaxDiff(a, b) < 1e-4f, $"LLM and SASRec scores differ by {MaxDiff(a, b)}");
+            Assert.True(TinyLlm.MaxDiff(a, b) < 1e-4f, $"LLM and SASRec scores differ by {TinyLlm.MaxDiff(a, b)}");
 
         // The LLM holds a copy: a change to the DSM does not reach it until the next refresh.
-        using var before = llm.ScoreAll(users);
-        using (var moved = dsm.Snapshot())
+        TinyLlm.FollowsOnlyWhenRefreshed(llm, dsm, users, () =>
         {
+            using var moved = dsm.Snapshot();
             using (no_grad()) foreach (var w in moved.Own.Values) w.Plus_(Scalars.Of(0.05));
             dsm.Restore(moved); // as a training step would, through the model's own weights
-        }
-        using var dsmAfter = dsm.ScoreAll(users);
-        Assert.True(MaxDiff(before, dsmAfter) > 1e-3f);
-        using (var still = llm.ScoreAll(users)) Assert.Equal(0f, MaxDiff(before, still));
-        llm.FollowUserEncoder(dsm);
-        using (var refreshed = llm.ScoreAll(users)) Assert.True(MaxDiff(refreshed, dsmAfter) < 1e-4f);
+        }, () => llm.FollowUserEncoder(dsm));
     }
 
     [Fact]
@@ -74,7 +67,7 @@ public class SequentialBridgeTests
         int[] users = [0, 4, 7];
         using var a = llm.ScoreAll(users);
         using var b = dsm.ScoreAll(users);
-        Assert.True(MaxDiff(a, b) < 1e-4f, $"LLM and SASRec + text scores differ by {MaxDiff(a, b)}");
+        Assert.True(TinyLlm.MaxDiff(a, b) < 1e-4f, $"LLM and SASRec + text scores differ by {TinyLlm.MaxDiff(a, b)}");
     }
 
     [Fact]
@@ -92,7 +85,7 @@ public class SequentialBridgeTests
         Assert.Equal(history[..2], batch.UserSequences[batch.UserBatch[0] == 0 ? 1 : 0]);
         // The same user with a shorter history: a different user token, so a different query.
         using var q = llm.Queries(batch);
-        Assert.True(MaxDiff(q[0], q[1]) > 1e-4f);
+        Assert.True(TinyLlm.MaxDiff(q[0], q[1]) > 1e-4f);
     }
 
     [Fact]
@@ -109,7 +102,7 @@ public class SequentialBridgeTests
         using var _ = no_grad();
         using var a = dsm.Represent(histories);
         using var b = rebuilt.Represent(histories);
-        Assert.Equal(0f, MaxDiff(a, b));
+        Assert.Equal(0f, TinyLlm.MaxDiff(a, b));
         Assert.Throws<InvalidDataException>(() => SasRec.FromFrozenTensors(new Dictionary<string, Tensor>(), 3, Small, "empty.safetensors"));
     }
 
