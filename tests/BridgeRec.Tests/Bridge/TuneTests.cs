@@ -273,6 +273,48 @@ public class TuneTests
         return path;
     }
 
+    /// <summary>
+    /// bdlm_all_validation_users: stage 0 still chooses on the validation_users sample, BDLM's rounds read every
+    /// validation user. With 7 sampled users of 60 an HR@20 is a multiple of 1/7 on the sample and of 1/60 on all of
+    /// them, and only 0 and 1 are both.
+    /// </summary>
+    [Fact]
+    public void BdlmAllValidationUsersWidensBdlmsChoicesOnly()
+    {
+        using var tmp = new TestData.TempDir();
+        var sampled = ExperimentConfig.FromJsonFile(TinyConfig(tmp.Path, c =>
+        {
+            c["datasets"]![0]!["validation_users"] = 7;
+            c["datasets"]![0]!["max_users"] = 60;
+            c["dsm"]!["train"]!["lr"] = 0.05; // MF learns popularity in its 6 epochs: HR@20 above 0
+        })) with { Methods = ["mf", "bdlm"], Output = tmp.File("out") };
+        var wide = sampled with { Datasets = [sampled.Datasets[0] with { BdlmAllValidationUsers = true }] };
+        var split = ExperimentRunner.LoadRankingSplit(sampled.Datasets[0]);
+        int all = BridgeRec.Evaluation.RankingEvaluator.ForValidation(split, new BridgeRec.Evaluation.RankingOptions { Ks = [20] }).Users.Count;
+        Assert.Equal(60, all);
+        static bool Multiple(double v, int n) => Math.Abs(v * n - Math.Round(v * n)) < 1e-6;
+
+        var a = ExperimentRunner.RunValidationOnly(sampled, split, 1).Rows;
+        var b = ExperimentRunner.RunValidationOnly(wide, split, 1).Rows;
+        double stage0 = a.Single(r => r.Method == "mf").Metrics["validation"]["hr@20"];
+        Assert.Equal(stage0, b.Single(r => r.Method == "mf").Metrics["validation"]["hr@20"]); // stage 0 untouched
+        Assert.True(Multiple(stage0, 7));
+        double sampledRound0 = a.Single(r => r.Method == "bdlm-dsm").Rounds![0].Dsm["hr@20"];
+        double wideRound0 = b.Single(r => r.Method == "bdlm-dsm").Rounds![0].Dsm["hr@20"];
+        Assert.Equal(stage0, sampledRound0);
+        Assert.True(wideRound0 is > 0 and < 1, $"round 0 hr@20 {wideRound0}: the test needs a value strictly between 0 and 1");
+        Assert.True(Multiple(wideRound0, all) && !Multiple(wideRound0, 7), $"round 0 hr@20 {wideRound0} is not over all {all} users");
+        foreach (var round in b.Single(r => r.Method == "bdlm-llm").Rounds!.Where(r => r.Llm is not null))
+            Assert.True(Multiple(round.Llm!["hr@20"], all), $"round {round.Round} LLM hr@20 {round.Llm!["hr@20"]} is not over all {all} users");
+
+        // It widens a sample, so it needs one; and it leaves the stage-0 key (and a config without it, its hash) alone.
+        var none = wide with { Datasets = [wide.Datasets[0] with { ValidationUsers = null }] };
+        Assert.Contains("bdlm_all_validation_users", Assert.Throws<ArgumentException>(none.Validate).Message);
+        Assert.Equal(Stage0Store.KeyOf(sampled, sampled.Datasets[0], 1.0, 1), Stage0Store.KeyOf(wide, wide.Datasets[0], 1.0, 1));
+        Assert.NotEqual(sampled.RunHash(sampled.Datasets[0]), wide.RunHash(wide.Datasets[0]));
+        Assert.DoesNotContain("bdlm_all_validation_users", JsonSerializer.Serialize(sampled.Datasets[0], ExperimentConfig.JsonOptions));
+    }
+
     /// <summary>A validation-only run never reaches the test split: no evaluator built or asked, rows with validation metrics only.</summary>
     [Fact]
     public void AValidationOnlyRunNeverEvaluatesTest()

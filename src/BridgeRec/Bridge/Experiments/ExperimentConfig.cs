@@ -37,6 +37,14 @@ public sealed record ExperimentDataset
     /// <summary>Validate (early stopping, round selection) on a seeded sample of this many validation users; null: all. Test always uses all.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? ValidationUsers { get; init; }
+    /// <summary>
+    /// BDLM's choices (each model's best round, the DSM phase's best epoch, round 0 itself) read every validation user,
+    /// not the <see cref="ValidationUsers"/> sample; stage 0 and the LLM baselines keep the sample. The LLM's scoring
+    /// pass scores every user anyway (the DSM phase's teacher), so this costs only the DSM's own validations. Needs
+    /// <see cref="ValidationUsers"/>; off is not written, so configs without it keep their run hash.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool BdlmAllValidationUsers { get; init; }
     /// <summary>Published results on this exact split, printed beside ours in the report (not part of the run hash).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PublishedResult[]? Published { get; init; }
@@ -175,8 +183,8 @@ public sealed record ExperimentConfig
                 if (Monitor is not ("auc" or "uauc")) throw new ArgumentException($"dataset {d.Name}: click-through data is monitored by auc or uauc, not {Monitor}");
                 foreach (var m in Methods)
                     if (!CtrMethods.Contains(m)) throw new ArgumentException($"dataset {d.Name}: method '{m}' has no click-through form; use {string.Join(", ", CtrMethods)}");
-                if (d.Subsample.Length > 0 || d.Sampled || d.UnisrecProtocol || d.ValidationUsers is not null)
-                    throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol and validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
+                if (d.Subsample.Length > 0 || d.Sampled || d.UnisrecProtocol || d.ValidationUsers is not null || d.BdlmAllValidationUsers)
+                    throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol, validation_users and bdlm_all_validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
                 d.CtrSettings.Validate();
                 continue;
@@ -188,6 +196,8 @@ public sealed record ExperimentConfig
                 if (f is <= 0 or > 1 || double.IsNaN(f)) throw new ArgumentException($"dataset {d.Name}: subsample fraction {f} outside (0, 1]");
             if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
             if (d.ValidationUsers is < 1) throw new ArgumentException($"dataset {d.Name}: validation_users must be >= 1");
+            if (d.BdlmAllValidationUsers && d.ValidationUsers is null)
+                throw new ArgumentException($"dataset {d.Name}: bdlm_all_validation_users widens a validation_users sample, and there is none (every choice already reads every validation user)");
         }
     }
 

@@ -71,6 +71,10 @@ internal sealed class RankingSeedRun
 
     IReadOnlyDictionary<string, double> Validate(IRecommender m) => _validation.Evaluate(m.ScoreAll, _validationUsers).ToDictionary();
 
+    /// <summary>What BDLM's choices read: every validation user with <see cref="ExperimentDataset.BdlmAllValidationUsers"/>, else <see cref="Validate"/>'s sample.</summary>
+    IReadOnlyDictionary<string, double> ValidateBdlm(IRecommender m) =>
+        _ds.BdlmAllValidationUsers ? _validation.Evaluate(m.ScoreAll).ToDictionary() : Validate(m);
+
     bool Missing(string row) => _missing.Contains(row);
 
     /// <summary>The DSM <paramref name="model"/> as the experiment trains it; the item-row initialisation applies to BDLM's DSM only (the other DSMs are the plain baselines).</summary>
@@ -228,7 +232,7 @@ internal sealed class RankingSeedRun
         var sw = Stopwatch.StartNew();
         var (dsm, llm) = Stage0WithLlm(stage0);
         using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds() };
-        var result = trainer.Run(dsm, llm, _split, Validate, _c.Monitor, _r.Ct);
+        var result = trainer.Run(dsm, llm, _split, ValidateBdlm, _c.Monitor, _r.Ct);
         double secs = sw.Elapsed.TotalSeconds;
         var rounds = RoundRow.FromRounds(result);
         if (_r.ValidationOnly)

@@ -49,7 +49,7 @@ public sealed class Stage0Store(string? dir = null) : IDisposable
         if (node["bdlm"] is JsonObject bdlm)
             foreach (string field in BdlmAfterStage0) bdlm.Remove(field);
         node.Remove("tower"); // the LLM's item tower: built after stage 0
-        node["dataset"] = JsonSerializer.SerializeToNode(ds with { Published = null, ReportMetrics = null, Subsample = [] }, ExperimentConfig.JsonOptions);
+        node["dataset"] = JsonSerializer.SerializeToNode(ds with { Published = null, ReportMetrics = null, Subsample = [], BdlmAllValidationUsers = false }, ExperimentConfig.JsonOptions);
         node["fraction"] = fraction.ToString("R", CultureInfo.InvariantCulture);
         node["seed"] = seed;
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(node.ToJsonString())))[..16];
