@@ -32,6 +32,7 @@ public static class BdlmCommand
     static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out (default 0.001)" };
     static readonly Option<double?> LrBackbone = new("--lr-backbone") { Description = "learning rate of the trainable backbone weights (LoRA or all) (default 0.0001)" };
     static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: a tenth of the stage-0 DSM's)" };
+    static readonly Option<bool> DsmFresh = new("--dsm-fresh") { Description = "each DSM phase trains the DSM again from its initial weights for a whole early-stopped run, with the distillation from that round's LLM (default: continue from where the LLM phase left it)" };
     static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
     static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
     static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
@@ -41,7 +42,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, DsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, DsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -59,6 +60,7 @@ public static class BdlmCommand
                 DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,
                 LrIsm = p.GetValue(LrIsm) ?? defaults.LrIsm,
                 DsmLr = p.GetValue(DsmLr) ?? defaults.DsmLr,
+                DsmFresh = p.GetValue(DsmFresh),
                 LrAdapters = p.GetValue(LrAdapters) ?? defaults.LrAdapters,
                 LrBackbone = p.GetValue(LrBackbone) ?? defaults.LrBackbone,
                 Seed = p.GetValue(Options.Seed) ?? defaults.Seed,

@@ -38,6 +38,8 @@ public static class BdlmPipeline
         var validation = DsmPipeline.ValidationEvaluator(split, dsmConfig);
         var test = RankingEvaluator.ForTest(split, ranking);
 
+        // bdlm.dsm_fresh: the weights the stage-0 DSM started from, rebuilt from its configuration (built seeded, before the seed below).
+        using var initial = options.DsmFresh ? DsmFactory.InitialState(dsmConfig, split, new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)) : null;
         // Seeded before any weight is made: the LoRA adapters that SetTrainingMode adds draw from it too.
         TorchRuntime.Seed(options.Seed);
         var (backbone, tokenizer) = spec.Backbone.Load();
@@ -50,7 +52,7 @@ public static class BdlmPipeline
         // A sequential DSM loaded from its folder reads train + validation (the test-time view): BDLM trains and validates
         // it on the training histories, or its validation would read the very item it is asked for.
         dsm.UseHistories(Histories.Of(split, includeValidation: false));
-        trainer ??= new BdlmTrainer(options, dsmConfig.Train);
+        trainer ??= new BdlmTrainer(options, dsmConfig.Train) { InitialDsm = initial };
         try
         {
             var result = trainer.Run(dsm, llm, split, m => validation.Evaluate(m.ScoreAll).ToDictionary(), monitor, ct);

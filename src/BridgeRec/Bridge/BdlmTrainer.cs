@@ -61,6 +61,15 @@ public sealed record BdlmOptions
     [System.Text.Json.Serialization.JsonIgnore] public LlmTrainingOptions Llm => new() { Batch = LlmBatch, LrIsm = LrIsm, LrAdapters = LrAdapters, LrBackbone = LrBackbone };
     /// <summary>DSM epochs per round (BPR + distillation), with the DSM options' evaluation cadence.</summary>
     public int DsmEpochs { get; init; } = 20;
+    /// <summary>
+    /// Each DSM phase trains the DSM again from its initial weights (those stage 0 started from) for a whole
+    /// early-stopped run at its own settings (epochs, learning rate, patience), its loss plus the distillation from that
+    /// round's LLM, as Bidirectional Distillation trains its students, instead of continuing from where the LLM phase
+    /// left the shared module for <see cref="DsmEpochs"/> epochs at <see cref="DsmLr"/>. The gate compares the teacher
+    /// with the DSM as it stood before the phase. Off: the continued phase.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool DsmFresh { get; init; }
     public int Seed { get; init; } = 2020;
 
     public void Validate()
@@ -71,6 +80,8 @@ public sealed record BdlmOptions
         if (Distill is not ("rank" or "kl")) throw new ArgumentException($"bdlm.distill '{Distill}': expected rank or kl", nameof(Distill));
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), $"bdlm.top_k must be >= 1 (got {TopK})");
         if (DsmLr is not null && !(DsmLr > 0)) throw new ArgumentOutOfRangeException(nameof(DsmLr), $"dsm lr must be > 0 (got {DsmLr})");
+        if (DsmFresh && DsmLr is not null)
+            throw new ArgumentException($"bdlm.dsm_lr ({DsmLr}) sets the rate of a continued DSM phase; with bdlm.dsm_fresh each phase trains at the DSM's own rate: drop one of them", nameof(DsmLr));
         if (DistillSlate is < 2) throw new ArgumentOutOfRangeException(nameof(DistillSlate), $"distill slate must be >= 2 (got {DistillSlate})");
         if (LlmUsersPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(LlmUsersPerEpoch), $"llm users per epoch must be >= 1 (got {LlmUsersPerEpoch})");
         if (LlmEpochs < 0 || DsmEpochs < 0 || LlmBatch < 1) throw new ArgumentOutOfRangeException(nameof(LlmBatch), "epochs must be >= 0 and the batch >= 1");
@@ -129,6 +140,11 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     public Action<string>? Log { get; init; }
     /// <summary>(round, examples done, examples) during each LLM phase's epochs.</summary>
     public Action<int, int, int>? Progress { get; init; }
+    /// <summary>
+    /// The DSM's weights before stage 0 trained them: where each DSM phase starts with <see cref="BdlmOptions.DsmFresh"/>
+    /// (required then). The caller owns it.
+    /// </summary>
+    public DsmState? InitialDsm { get; init; }
 
     /// <summary>The LLM's best round (the shared module as it left it and every weight it trained); null before a round ran. The trainer owns it.</summary>
     public LlmState? BestLlm { get; private set; }
@@ -141,6 +157,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     public BdlmResult Run(DomainModel dsm, LlmRecommender llm, IBdlmProtocol protocol, CancellationToken ct = default)
     {
         Options.Validate();
+        if (Options.DsmFresh && InitialDsm is null)
+            throw new InvalidOperationException("bdlm.dsm_fresh: each DSM phase starts from the DSM's initial weights, and none were given (BdlmTrainer.InitialDsm); ranking experiments and the bdlm verb give them, click-through runs do not support it");
         string monitor = protocol.Monitor;
         var rounds = new List<RoundReport>();
         var sw = Stopwatch.StartNew();
@@ -168,6 +186,8 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                     BestLlm?.Dispose();
                     BestLlm = LlmState.Capture(llm, protocol.LlmParameters);
                 }
+                // The objective was made (its gate read the DSM) before a fresh phase puts the initial weights back.
+                if (Options.DsmFresh) dsm.Restore(InitialDsm!);
                 var dsmPhase = new DsmTrainer(protocol.DsmPhaseOptions(round))
                 {
                     OnEpoch = e => Log?.Invoke(FormattableString.Invariant($"round {round} DSM phase: epoch {e.Epoch}/{e.Epochs}, loss {e.Loss:F4} ({e.Seconds:F2}s)")),

@@ -36,4 +36,12 @@ public static class DsmFactory
         using var features = TextFeatures.LoadOrCompute(split.Dataset, config.CacheDir);
         return new TextAugmentedModel(dsm, features);
     }
+
+    /// <summary>The weights a fresh <see cref="Build"/> starts from (what stage 0 started from), as a state to restore; the model is freed. Re-seeds the global generator as Build does.</summary>
+    public static DsmState InitialState(TrainConfig config, Split split, UserItemIndex train)
+    {
+        if (Build(config, split, train) is not DomainModel dsm)
+            throw new ArgumentException($"dsm model '{config.Model}' has no weights to start from");
+        using (dsm) return dsm.Snapshot();
+    }
 }

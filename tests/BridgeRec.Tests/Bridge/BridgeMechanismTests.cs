@@ -219,4 +219,56 @@ public class BdlmLoopStateTests
         // Either way the run ends on the best round.
         Assert.Equal(stage0, ism.Items.detach().data<float>().ToArray());
     }
+
+    [Fact]
+    public void AFreshDsmPhaseStartsFromTheInitialWeightsEveryRound()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        manual_seed(5);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 8);
+        using var dsm = new MatrixFactorization(ism);
+        using var initial = dsm.Snapshot();
+        var initialItems = ism.Items.detach().clone().data<float>().ToArray();
+        // Stage 0 moved the rows away from where they started.
+        using (no_grad()) BridgeRec.Torch.HeldOps.Plus_(ism.Items, BridgeRec.Torch.Scalars.Of(0.5));
+        var stage0 = ism.Items.detach().clone().data<float>().ToArray();
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        using var llm = new LlmRecommender(tiny, ism, new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset)), PromptBuilder.Histories(split, false));
+        var dsmOptions = new DsmOptions { Batch = 64, Monitor = "score" };
+        var protocol = new RecordingProtocol(train, dsmOptions);
+        var options = new BdlmOptions { Rounds = 2, DsmFresh = true };
+
+        using (var without = new BdlmTrainer(options, dsmOptions))
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => without.Run(dsm, llm, protocol));
+            Assert.Contains("dsm_fresh", e.Message);
+            Assert.Empty(protocol.PhaseStarts);
+        }
+        using var trainer = new BdlmTrainer(options, dsmOptions) { InitialDsm = initial };
+        var result = trainer.Run(dsm, llm, protocol);
+
+        Assert.Equal(2, protocol.PhaseStarts.Count);
+        Assert.All(protocol.PhaseStarts, start => Assert.Equal(initialItems, start));
+        // Round 0 stays the best (the protocol says so): the run ends on stage 0, and the initial state is untouched.
+        Assert.Equal(0, result.BestDsmRound);
+        Assert.Equal(stage0, ism.Items.detach().data<float>().ToArray());
+        Assert.Equal(initialItems, initial.Ism.Items.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void AFreshDsmPhaseRunsAtTheDsmsOwnSettings()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var dsmOptions = new DsmOptions { Epochs = 300, Lr = 0.005, Patience = 7, EvalEvery = 10, Seed = 3, Monitor = "hr@10" };
+        var fresh = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions { DsmFresh = true }, dsmOptions).DsmPhaseOptions(2);
+        Assert.Equal(dsmOptions with { Seed = 2003 }, fresh);
+        var continued = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions(), dsmOptions).DsmPhaseOptions(2);
+        Assert.Equal(20, continued.Epochs);
+        Assert.Equal(0.0005, continued.Lr, 12);
+
+        var e = Assert.Throws<ArgumentException>(() => new BdlmOptions { DsmFresh = true, DsmLr = 0.001 }.Validate());
+        Assert.Contains("dsm_fresh", e.Message);
+    }
 }

@@ -315,6 +315,49 @@ public class TuneTests
         Assert.DoesNotContain("bdlm_all_validation_users", JsonSerializer.Serialize(sampled.Datasets[0], ExperimentConfig.JsonOptions));
     }
 
+    /// <summary>
+    /// bdlm.dsm_fresh through an experiment: each DSM phase retrains from the initial weights (a whole early-stopped run),
+    /// so a round's DSM differs from the continued phase's; stage 0 is shared (the stage-0 key leaves it out), the run
+    /// hash is not, a config without it hashes as before, and click-through refuses it.
+    /// </summary>
+    [Fact]
+    public void DsmFreshRunsThroughAnExperimentAndKeepsStage0()
+    {
+        using var tmp = new TestData.TempDir();
+        var continued = ExperimentConfig.FromJsonFile(TinyConfig(tmp.Path, c =>
+        {
+            c["datasets"]![0]!["max_users"] = 60;
+            c["dsm"]!["train"]!["lr"] = 0.05;
+        })) with { Methods = ["mf", "bdlm"], Output = tmp.File("out") };
+        var fresh = continued with { Bdlm = continued.Bdlm with { DsmFresh = true } };
+        fresh.Validate();
+        var split = ExperimentRunner.LoadRankingSplit(continued.Datasets[0]);
+
+        var a = ExperimentRunner.RunValidationOnly(continued, split, 1).Rows;
+        var b = ExperimentRunner.RunValidationOnly(fresh, split, 1).Rows;
+        Assert.Equal(a.Single(r => r.Method == "mf").Metrics["validation"], b.Single(r => r.Method == "mf").Metrics["validation"]);
+        var ra = a.Single(r => r.Method == "bdlm-dsm").Rounds!;
+        var rb = b.Single(r => r.Method == "bdlm-dsm").Rounds!;
+        Assert.Equal(ra[0].Dsm, rb[0].Dsm); // round 0 is the same stage 0
+        Assert.Equal(ra.Count, rb.Count);
+        Assert.NotEqual(ra[1].Dsm, rb[1].Dsm);
+
+        Assert.Equal(Stage0Store.KeyOf(continued, continued.Datasets[0], 1.0, 1), Stage0Store.KeyOf(fresh, fresh.Datasets[0], 1.0, 1));
+        Assert.NotEqual(continued.RunHash(continued.Datasets[0]), fresh.RunHash(fresh.Datasets[0]));
+        Assert.DoesNotContain("dsm_fresh", JsonSerializer.Serialize(continued.Bdlm, ExperimentConfig.JsonOptions));
+        Assert.True(JsonNode.Parse(JsonSerializer.Serialize(fresh.Bdlm, ExperimentConfig.JsonOptions))!["dsm_fresh"]!.GetValue<bool>());
+
+        var ctr = ExperimentConfig.FromJsonFile(TinyConfig(tmp.Path, c =>
+        {
+            var d = c["datasets"]![0]!.AsObject();
+            d["data"]!["format"] = "collm-ctr";
+            d.Remove("sampled");
+            d.Remove("validation_users");
+        }, name: "ctr.json"));
+        ctr = ctr with { Methods = ["bdlm"], Dsm = ctr.Dsm with { Model = "mf" }, Monitor = "auc", Bdlm = ctr.Bdlm with { DsmFresh = true } };
+        Assert.Contains("dsm_fresh", Assert.Throws<ArgumentException>(ctr.Validate).Message);
+    }
+
     /// <summary>A validation-only run never reaches the test split: no evaluator built or asked, rows with validation metrics only.</summary>
     [Fact]
     public void AValidationOnlyRunNeverEvaluatesTest()

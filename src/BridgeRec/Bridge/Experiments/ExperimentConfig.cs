@@ -186,6 +186,7 @@ public sealed record ExperimentConfig
                 if (d.Subsample.Length > 0 || d.Sampled || d.UnisrecProtocol || d.ValidationUsers is not null || d.BdlmAllValidationUsers)
                     throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol, validation_users and bdlm_all_validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
+                if (Bdlm.DsmFresh) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
                 d.CtrSettings.Validate();
                 continue;
             }

@@ -230,8 +230,10 @@ internal sealed class RankingSeedRun
     {
         _r.Log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
         var sw = Stopwatch.StartNew();
+        // bdlm.dsm_fresh: the weights stage 0 started from (built, seeded, as stage 0 was), before the LLM is made and seeded.
+        using var initial = _c.Bdlm.DsmFresh ? DsmFactory.InitialState(DsmConfig(_c.Dsm.Model), _split, _train) : null;
         var (dsm, llm) = Stage0WithLlm(stage0);
-        using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds() };
+        using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds(), InitialDsm = initial };
         var result = trainer.Run(dsm, llm, _split, ValidateBdlm, _c.Monitor, _r.Ct);
         double secs = sw.Elapsed.TotalSeconds;
         var rounds = RoundRow.FromRounds(result);
