@@ -48,7 +48,7 @@ public sealed record BdlmOptions
     public double LrBackbone { get; init; } = 1e-4;
     /// <summary>Keep the shared module fixed in the LLM phase (one-way transfer: DSM knowledge into the LLM only).</summary>
     public bool FreezeIsmInLlm { get; init; }
-    /// <summary>The DSM phase's learning rate; null: a tenth of the DSM's own (<see cref="DsmLrShare"/>; ranking). Each phase starts
+    /// <summary>The DSM phase's learning rate; null: a tenth of the DSM's own (<see cref="DsmLrShare"/>; ranking), the DSM's own with <see cref="DsmFresh"/>. Each phase starts
     /// a fresh optimizer, whose first steps move every weight by about the learning rate: at the DSM's own rate the first
     /// phase undid stage 0 (ML-100K leave-one-out, validation HR@10 0.142 -> 0.105; at a tenth, 0.137-0.143).</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
@@ -65,8 +65,8 @@ public sealed record BdlmOptions
     /// Each DSM phase trains the DSM again from its initial weights (those stage 0 started from) for a whole
     /// early-stopped run at its own settings (epochs, learning rate, patience), its loss plus the distillation from that
     /// round's LLM, as Bidirectional Distillation trains its students, instead of continuing from where the LLM phase
-    /// left the shared module for <see cref="DsmEpochs"/> epochs at <see cref="DsmLr"/>. The gate compares the teacher
-    /// with the DSM as it stood before the phase. Off: the continued phase.
+    /// left the shared module for <see cref="DsmEpochs"/> epochs. <see cref="DsmLr"/>, when set, is its rate. The gate
+    /// compares the teacher with the DSM as it stood before the phase. Off: the continued phase.
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public bool DsmFresh { get; init; }
@@ -80,8 +80,6 @@ public sealed record BdlmOptions
         if (Distill is not ("rank" or "kl")) throw new ArgumentException($"bdlm.distill '{Distill}': expected rank or kl", nameof(Distill));
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), $"bdlm.top_k must be >= 1 (got {TopK})");
         if (DsmLr is not null && !(DsmLr > 0)) throw new ArgumentOutOfRangeException(nameof(DsmLr), $"dsm lr must be > 0 (got {DsmLr})");
-        if (DsmFresh && DsmLr is not null)
-            throw new ArgumentException($"bdlm.dsm_lr ({DsmLr}) sets the rate of a continued DSM phase; with bdlm.dsm_fresh each phase trains at the DSM's own rate: drop one of them", nameof(DsmLr));
         if (DistillSlate is < 2) throw new ArgumentOutOfRangeException(nameof(DistillSlate), $"distill slate must be >= 2 (got {DistillSlate})");
         if (LlmUsersPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(LlmUsersPerEpoch), $"llm users per epoch must be >= 1 (got {LlmUsersPerEpoch})");
         if (LlmEpochs < 0 || DsmEpochs < 0 || LlmBatch < 1) throw new ArgumentOutOfRangeException(nameof(LlmBatch), "epochs must be >= 0 and the batch >= 1");

@@ -63,9 +63,10 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
 
     /// <summary>A fresh optimizer per phase, whose first steps move every weight by about its rate: hence the phase's own rate (<see cref="BdlmOptions.DsmLr"/>).</summary>
     /// <remarks>Validated five times per phase (at least every epoch), so the phase keeps its best epoch rather than its last.
-    /// With <see cref="BdlmOptions.DsmFresh"/>: the DSM's own settings (a whole early-stopped run), a seed per round.</remarks>
+    /// With <see cref="BdlmOptions.DsmFresh"/>: the DSM's own settings (a whole early-stopped run), a seed per round, and
+    /// <see cref="BdlmOptions.DsmLr"/> when set.</remarks>
     public DsmOptions DsmPhaseOptions(int round) =>
-        options.DsmFresh ? dsmOptions with { Seed = dsmOptions.Seed + 1000 * round } :
+        options.DsmFresh ? dsmOptions with { Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr } :
         dsmOptions with
         {
             Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr * BdlmOptions.DsmLrShare,

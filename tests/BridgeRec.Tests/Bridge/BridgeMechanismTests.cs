@@ -268,7 +268,7 @@ public class BdlmLoopStateTests
         Assert.Equal(20, continued.Epochs);
         Assert.Equal(0.0005, continued.Lr, 12);
 
-        var e = Assert.Throws<ArgumentException>(() => new BdlmOptions { DsmFresh = true, DsmLr = 0.001 }.Validate());
-        Assert.Contains("dsm_fresh", e.Message);
+        var rate = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions { DsmFresh = true, DsmLr = 0.001 }, dsmOptions).DsmPhaseOptions(1);
+        Assert.Equal(dsmOptions with { Seed = 1003, Lr = 0.001 }, rate);
     }
 }
