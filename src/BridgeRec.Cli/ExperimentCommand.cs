@@ -27,8 +27,7 @@ public static class ExperimentCommand
             var config = ExperimentConfig.FromJsonFile(p.GetValue(ConfigFile)!);
             if (p.GetValue(Out) is { } outDir) config = config with { Output = Path.GetFullPath(outDir) };
             if (p.GetValue(Seeds) is { } seeds)
-                config = config with { Seeds = seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
-                    int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : throw new ArgumentException($"--seeds: '{s}' is not an integer")).ToArray() };
+                config = config with { Seeds = Options.ParseSeeds(seeds, "--seeds") };
             if (p.GetValue(Methods) is { } methods)
                 config = config with { Methods = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) };
             if (backbone is not null) config = config with { Backbone = config.Backbone with { Name = backbone } };

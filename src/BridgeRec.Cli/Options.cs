@@ -10,6 +10,13 @@ namespace BridgeRec.Cli;
 /// <summary>The options shared by verbs, each declared once, and how they override a configuration.</summary>
 public static class Options
 {
+    /// <summary>A comma-separated list of integer seeds, as --seeds takes it; errors name the option and the value.</summary>
+    public static int[] ParseSeeds(string list, string option) =>
+        list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+            int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int v) ? v
+            : throw new ArgumentException($"{option}: '{s}' is not an integer")).ToArray() is { Length: > 0 } seeds ? seeds
+        : throw new ArgumentException($"{option} '{list}': no seed given");
+
     public static readonly Option<string?> Config = new("--config") { Description = "JSON configuration file; command-line options override it" };
     public static readonly Option<string?> Data = new("--data") { Description = "dataset folder (or interactions file for the generic format)" };
     public static readonly Option<string?> Format = new("--format") { Description = "auto | ml100k | ml100k-bench | ml1m | lightgcn | unisrec | caserec | generic" };

@@ -10,7 +10,8 @@ public static class TuneCommand
     static readonly Option<double?> Budget = new("--budget") { Description = "wall-clock minutes for this call (default: the config's tune.budget_minutes); a trial that would not fit is not started, one still running at the end is cancelled" };
     static readonly Option<string?> Out = new("--out") { Description = "output folder: trials.json, chosen.json, tune.md (default: the config's output folder + \"-tune\")" };
     static readonly Option<int?> Trials = new("--trials") { Description = "at most this many trials, the baseline (the config's own settings) included" };
-    static readonly Option<int?> Seed = new("--seed") { Description = "seed of the search order (default: tune.seed, else 1); the trials train with the config's first seed" };
+    static readonly Option<int?> Seed = new("--seed") { Description = "seed of the search order (default: tune.seed, else 1)" };
+    static readonly Option<string?> TrainSeeds = new("--seeds") { Description = "comma-separated seeds every trial trains with; its score is the mean over them (default: tune.seeds, else the config's first seed)" };
 
     public static Command Create()
     {
@@ -20,6 +21,7 @@ public static class TuneCommand
         c.Options.Add(Out);
         c.Options.Add(Trials);
         c.Options.Add(Seed);
+        c.Options.Add(TrainSeeds);
         c.Options.Add(Options.Overwrite);
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -32,6 +34,7 @@ public static class TuneCommand
                 BudgetMinutes = p.GetValue(Budget),
                 Trials = p.GetValue(Trials),
                 Seed = p.GetValue(Seed),
+                Seeds = p.GetValue(TrainSeeds) is { } list ? Options.ParseSeeds(list, "--seeds") : null,
                 Overwrite = p.GetValue(Options.Overwrite),
             };
             TuneSummary summary;

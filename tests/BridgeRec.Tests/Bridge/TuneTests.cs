@@ -137,22 +137,29 @@ public class TuneTests
         Assert.NotEqual(k, Stage0Store.KeyOf(c with { Monitor = "hr@20" }, ds, 1.0, 1));
     }
 
-    /// <summary>A trial runner that trains nothing: each trial "takes" <paramref name="seconds"/> on a fake clock, and its LLM scores by lambda.</summary>
-    sealed class FakeRunner(FakeTime time, double seconds) : ITrialRunner
+    /// <summary>
+    /// A trial runner that trains nothing: each seed of a trial "takes" <paramref name="seconds"/> on a fake clock, its
+    /// LLM scores by lambda and its DSM by <paramref name="dsmOf"/> the seed (0.21 when not given); a seed's first call
+    /// trains its stage 0 (5 s), later ones reuse it.
+    /// </summary>
+    sealed class FakeRunner(FakeTime time, double seconds, Func<int, double>? dsmOf = null) : ITrialRunner
     {
         public List<int> Ran { get; } = [];
-        public bool HasStage0(Trial trial) => Ran.Count > 0;
-        public TrialOutcome Run(Trial trial, CancellationToken ct)
+        public List<(int Trial, int Seed)> Calls { get; } = [];
+        public bool HasStage0(Trial trial, int seed) => Calls.Any(c => c.Seed == seed);
+        public TrialOutcome Run(Trial trial, int seed, CancellationToken ct)
         {
-            Ran.Add(trial.Id);
+            bool had = HasStage0(trial, seed);
+            Calls.Add((trial.Id, seed));
+            if (!Ran.Contains(trial.Id)) Ran.Add(trial.Id);
             time.Advance(seconds);
             double lambda = trial.Config.Bdlm.Lambda;
             var rounds = new List<RoundRow>
             {
                 new(0, null, new() { ["hr@10"] = 0.2 }, double.NaN, 1),
-                new(1, new() { ["hr@10"] = 0.1 + lambda / 10 }, new() { ["hr@10"] = 0.21 }, 1.0, seconds),
+                new(1, new() { ["hr@10"] = 0.1 + lambda / 10 }, new() { ["hr@10"] = dsmOf?.Invoke(seed) ?? 0.21 }, 1.0, seconds),
             };
-            return new TrialOutcome(rounds, 1, 1, "k", Ran.Count > 1, Ran.Count > 1 ? 0 : 5, 0);
+            return new TrialOutcome(rounds, 1, 1, $"k{seed}", had, had ? 0 : 5, 0);
         }
     }
 
@@ -194,11 +201,60 @@ public class TuneTests
         Assert.False(File.Exists(Path.Combine(c.OutDir, Tuner.ChosenFile)));
     }
 
+    /// <summary>--seeds: every trial trains on each seed, its score and values are the means, each seed's part is kept.</summary>
+    [Fact]
+    public void TrialsOnSeveralSeedsScoreTheMeanOverThem()
+    {
+        using var tmp = new TestData.TempDir();
+        string path = WriteConfig(tmp.Path, Space("""{ "bdlm.lambda": [0.1, 1.0, 2.0] }"""));
+        TunePlan Plan(int[]? seeds, double budget = 60, string outDir = "out") =>
+            TunePlan.Load(new TuneRequest { ConfigPath = path, BudgetMinutes = budget, OutDir = tmp.File(outDir), Trials = 2, Seeds = seeds });
+        var time = new FakeTime();
+        var runner = new FakeRunner(time, 10, seed => 0.2 + seed / 100.0);
+        var log = new List<string>();
+        var summary = Tuner.Run(Plan([1, 2, 3]), runner, false, log.Add, default, time);
+
+        Assert.Equal(new (int, int)[] { (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3) }, runner.Calls);
+        var file = TrialsFile.Load(summary.OutDir)!;
+        Assert.Equal([1, 2, 3], file.TrainSeeds!);
+        var t0 = file.Trials[0];
+        Assert.Equal([1, 2, 3], t0.Seeds!.Select(x => x.Seed));
+        Assert.Equal([1.05, 1.1, 1.15], t0.Seeds!.Select(x => Math.Round(x.Dsm.Part, 9)));
+        Assert.Equal(0.22 / 0.2, t0.Dsm.Part, 9);
+        Assert.Equal(0.22, t0.Dsm.Value, 9);
+        Assert.Equal(t0.Seeds!.Average(x => x.Score), t0.Score, 9);
+        Assert.Equal(0.22, t0.Rounds.Single(r => r.Round == 1).Dsm["hr@10"], 9); // each round's metrics, averaged
+        Assert.Equal(15, t0.Stage0Seconds); // three stage 0s trained
+        Assert.False(t0.Stage0Reused);
+        Assert.True(file.Trials[1].Stage0Reused);
+        Assert.Contains(log, l => l.StartsWith("trial 0: seed 2 (2 of 3)"));
+        Assert.Contains(log, l => l.StartsWith("trial 0: score") && l.Contains("round 1, 1, 1") && l.Contains("means over seeds 1, 2, 3"));
+        Assert.Contains("(1, 1, 1)", File.ReadAllText(summary.ReportPath));
+
+        // Another set of seeds is another search: refused without --overwrite.
+        Assert.Throws<InvalidOperationException>(() => Tuner.Run(Plan([1, 2]), new FakeRunner(time, 10), false, null, default, time));
+        Assert.NotEqual(Plan([1, 2]).Fingerprint, Plan([1, 2, 3]).Fingerprint);
+        // One seed writes the file as before: no per-seed parts, no seed list.
+        var one = Tuner.Run(Plan([3], outDir: "one"), new FakeRunner(time, 10), false, null, default, time);
+        string oneText = File.ReadAllText(one.TrialsPath);
+        Assert.DoesNotContain("\"seeds\"", oneText);
+        Assert.DoesNotContain("train_seeds", oneText);
+        Assert.Equal(Plan(null).Fingerprint, Plan([3]).Fingerprint); // the config's first seed, given or not
+
+        // The budget counts every seed: 3 x 50 s fits in 4 minutes once, not twice.
+        var slow = new FakeRunner(time, 50);
+        var stopped = Tuner.Run(Plan([1, 2, 3], budget: 4, outDir: "slow"), slow, false, null, default, time);
+        Assert.Equal([0], slow.Ran);
+        Assert.Contains("trial 1 not started", stopped.StopReason);
+
+        Assert.Contains("repeat", Assert.Throws<ArgumentException>(() => Plan([1, 1])).Message);
+    }
+
     sealed class BlockingRunner : ITrialRunner
     {
         public bool SawCancellation { get; private set; }
-        public bool HasStage0(Trial trial) => false;
-        public TrialOutcome Run(Trial trial, CancellationToken ct)
+        public bool HasStage0(Trial trial, int seed) => false;
+        public TrialOutcome Run(Trial trial, int seed, CancellationToken ct)
         {
             SawCancellation = ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(30));
             ct.ThrowIfCancellationRequested();

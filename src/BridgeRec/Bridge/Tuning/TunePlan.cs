@@ -16,17 +16,20 @@ public sealed record TuneRequest
     public int? Trials { get; init; }
     /// <summary>Seed of the search order; null: tune.seed.</summary>
     public int? Seed { get; init; }
+    /// <summary>The seeds every trial trains with (its score is the mean over them); null: tune.seeds, else the config's first seed.</summary>
+    public int[]? Seeds { get; init; }
     public bool Overwrite { get; init; }
 }
 
-/// <summary>One trial of a plan: its settings and the experiment config they give (first dataset, bdlm, one seed).</summary>
-public sealed record Trial(int Id, bool Baseline, IReadOnlyList<KeyValuePair<string, JsonNode?>> Settings, ExperimentConfig Config, int Seed, string RunHash)
+/// <summary>One trial of a plan: its settings and the experiment config they give (first dataset, bdlm), and the seeds it trains with.</summary>
+public sealed record Trial(int Id, bool Baseline, IReadOnlyList<KeyValuePair<string, JsonNode?>> Settings, ExperimentConfig Config, IReadOnlyList<int> Seeds, string RunHash)
 {
     public string Describe() => Baseline ? "baseline (the config's own settings)" : TunePlan.Describe(Settings);
 }
 
 /// <summary>
-/// A tune's plan: the config as JSON (a <c>tuned</c> fragment it names already merged), the search space, the seeds,
+/// A tune's plan: the config as JSON (a <c>tuned</c> fragment it names already merged), the search space, the seeds
+/// (of the search order, and those every trial trains with),
 /// and the trials in their fixed order (<see cref="Trials"/>): trial 0 is the config's own settings, then
 /// combinations of the space drawn at random without repeats by a <see cref="Random"/> of the search seed, each
 /// applied by setting its keys in the JSON and reading the result through <see cref="ExperimentConfig.FromJson"/>
@@ -42,7 +45,10 @@ public sealed class TunePlan
     public ExperimentDataset Dataset => Base.Datasets[0];
     public SearchSpace Space { get; }
     public int SearchSeed { get; }
-    public int TrainSeed { get; }
+    /// <summary>The seeds each trial trains with, in order; its score is the mean over them.</summary>
+    public IReadOnlyList<int> TrainSeeds { get; }
+    /// <summary>The first of <see cref="TrainSeeds"/>.</summary>
+    public int TrainSeed => TrainSeeds[0];
     public string OutDir { get; }
     public double BudgetMinutes { get; }
     public int? MaxTrials { get; }
@@ -57,8 +63,12 @@ public sealed class TunePlan
         var tune = full.Tune ?? new TuneSettings();
         Space = SearchSpace.From(tune.Space);
         SearchSeed = req.Seed ?? tune.Seed;
-        if (full.Seeds.Length == 0) throw new ArgumentException($"{configPath}: no seeds; the trials train with the first");
-        TrainSeed = full.Seeds[0];
+        var seeds = req.Seeds ?? tune.Seeds;
+        if (seeds is null && full.Seeds.Length == 0) throw new ArgumentException($"{configPath}: no seeds; the trials train with the first (or give --seeds)");
+        TrainSeeds = seeds ?? [full.Seeds[0]];
+        if (TrainSeeds.Count == 0) throw new ArgumentException($"{configPath}: tune seeds are empty; give at least one");
+        if (TrainSeeds.Distinct().Count() != TrainSeeds.Count)
+            throw new ArgumentException($"{configPath}: tune seeds {string.Join(",", TrainSeeds)} repeat a seed; a trial's score would count it twice");
         if (full.Datasets.Length == 0) throw new ArgumentException($"{configPath}: no datasets");
         UnusedDatasets = full.Datasets.Skip(1).Select(d => d.Name).ToList();
         if (full.Datasets[0].IsCtr)
@@ -72,7 +82,7 @@ public sealed class TunePlan
         Base = TrialConfig(full);
         Validated(Base, "the config's own settings");
         Fingerprint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
-            string.Join("\n", Base.RunHash(Dataset), TrainSeed, SearchSeed, Space.ToJson()))))[..16];
+            string.Join("\n", Base.RunHash(Dataset), string.Join(",", TrainSeeds), SearchSeed, Space.ToJson()))))[..16];
         // Every candidate value on its own, before anything trains: a bad key or value stops the tune here.
         for (int k = 0; k < Space.Keys.Count; k++)
             foreach (var v in Space.Values[k])
@@ -91,8 +101,8 @@ public sealed class TunePlan
         return new TunePlan(path, node, full, req);
     }
 
-    /// <summary>An experiment config as one trial runs it: the first dataset, the bdlm method, the training seed.</summary>
-    ExperimentConfig TrialConfig(ExperimentConfig c) => c with { Datasets = [c.Datasets[0]], Methods = ["bdlm"], Seeds = [TrainSeed] };
+    /// <summary>An experiment config as one trial runs it: the first dataset, the bdlm method, the training seeds (not part of its run hash).</summary>
+    ExperimentConfig TrialConfig(ExperimentConfig c) => c with { Datasets = [c.Datasets[0]], Methods = ["bdlm"], Seeds = [.. TrainSeeds] };
 
     ExperimentConfig Validated(ExperimentConfig c, string what)
     {
@@ -135,7 +145,7 @@ public sealed class TunePlan
     public IEnumerable<Trial> Trials()
     {
         string baseHash = Base.RunHash(Dataset);
-        yield return new Trial(0, true, BaselineSettings(), Base, TrainSeed, baseHash);
+        yield return new Trial(0, true, BaselineSettings(), Base, TrainSeeds, baseHash);
         var seen = new HashSet<string> { baseHash };
         var drawn = new HashSet<long>();
         var rng = new Random(SearchSeed);
@@ -148,7 +158,7 @@ public sealed class TunePlan
             var config = Apply(settings);
             string hash = config.RunHash(config.Datasets[0]);
             if (!seen.Add(hash)) continue; // the same settings as an earlier trial (e.g. the config's own values)
-            yield return new Trial(id++, false, settings, config, TrainSeed, hash);
+            yield return new Trial(id++, false, settings, config, TrainSeeds, hash);
         }
     }
 }

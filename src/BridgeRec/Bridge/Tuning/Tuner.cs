@@ -9,13 +9,13 @@ namespace BridgeRec.Bridge.Tuning;
 /// <summary>What one trial's run gave: both models' validation metrics per round and the rounds each kept.</summary>
 public sealed record TrialOutcome(IReadOnlyList<RoundRow> Rounds, int BestDsmRound, int BestLlmRound, string Stage0Key, bool Stage0Reused, double Stage0Seconds, int TestEvaluations);
 
-/// <summary>Runs trials: <see cref="BdlmTrialRunner"/> trains them; tests put in their own.</summary>
+/// <summary>Runs trials, one training seed at a time: <see cref="BdlmTrialRunner"/> trains them; tests put in their own.</summary>
 public interface ITrialRunner
 {
-    /// <summary>Whether the trial's stage 0 is already trained (then it costs nothing), for the time estimate.</summary>
-    bool HasStage0(Trial trial);
-    /// <summary>Runs the trial on validation; stops with <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.</summary>
-    TrialOutcome Run(Trial trial, CancellationToken ct);
+    /// <summary>Whether the trial's stage 0 for <paramref name="seed"/> is already trained (then it costs nothing), for the time estimate.</summary>
+    bool HasStage0(Trial trial, int seed);
+    /// <summary>Runs the trial with <paramref name="seed"/> on validation; stops with <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.</summary>
+    TrialOutcome Run(Trial trial, int seed, CancellationToken ct);
 }
 
 /// <summary>What a tune call did.</summary>
@@ -30,9 +30,10 @@ public sealed record TuneSummary(string OutDir, int TrialsRun, int TrialsSkipped
 /// <summary>
 /// <c>bridgerec tune</c>: a seeded random search over an experiment config's settings, on the validation split of its
 /// first dataset only. Each trial runs stage 0 (from a <see cref="Stage0Store"/> when an earlier trial trained the
-/// same one) and BDLM for one seed through <see cref="ExperimentRunner.RunValidationOnly"/>, which builds no test
-/// evaluator. A trial's score is the mean, over BDLM-DSM and BDLM-LLM, of the monitored validation metric at the
-/// round each model kept divided by the stage-0 DSM's (1.0 = no gain). Stops when the space is exhausted, at the
+/// same one) and BDLM for each training seed (the config's first, or <c>--seeds</c>) through
+/// <see cref="ExperimentRunner.RunValidationOnly"/>, which builds no test evaluator. A trial's score on a seed is the
+/// mean, over BDLM-DSM and BDLM-LLM, of the monitored validation metric at the round each model kept divided by the
+/// stage-0 DSM's (1.0 = no gain); its score is the mean over its seeds. Stops when the space is exhausted, at the
 /// trial limit, or at the time budget: a trial that would not fit (the fastest earlier trial, plus a stage 0 when it
 /// needs a new one, is longer than the time left) is not started, and a trial still running when the budget ends is
 /// cancelled and not recorded. trials.json is rewritten after every trial, with chosen.json (the best trial's
@@ -81,14 +82,14 @@ public static class Tuner
         var file = new TrialsFile
         {
             Name = plan.Base.Name, Config = plan.ConfigPath, Dataset = plan.Dataset.Name, Monitor = plan.Base.Monitor,
-            TrainSeed = plan.TrainSeed, SearchSeed = plan.SearchSeed, Fingerprint = plan.Fingerprint,
+            TrainSeed = plan.TrainSeed, TrainSeeds = plan.TrainSeeds.Count > 1 ? [.. plan.TrainSeeds] : null, SearchSeed = plan.SearchSeed, Fingerprint = plan.Fingerprint,
             Space = plan.Space.ToJsonObject(), SpaceSize = plan.Space.Size,
         };
         // Every trial finished earlier stays in the file, also those past where this call stops (a smaller --trials or budget).
         var done = (existing?.Trials ?? []).ToDictionary(t => t.Id);
         file.Trials.AddRange(done.Values.OrderBy(t => t.Id));
         if (plan.UnusedDatasets.Count > 0) log($"tune: on {plan.Dataset.Name} only (not {string.Join(", ", plan.UnusedDatasets)})");
-        log(FormattableString.Invariant($"tune {plan.Base.Name} on {plan.Dataset.Name}, validation only: {plan.Space.Keys.Count} keys, {plan.Space.Size} combinations, search seed {plan.SearchSeed}, training seed {plan.TrainSeed}, budget {plan.BudgetMinutes:0.##} min")
+        log(FormattableString.Invariant($"tune {plan.Base.Name} on {plan.Dataset.Name}, validation only: {plan.Space.Keys.Count} keys, {plan.Space.Size} combinations, search seed {plan.SearchSeed}, {Seeds(plan)}, budget {plan.BudgetMinutes:0.##} min")
             + (plan.MaxTrials is int m ? $", at most {m} trials" : "") + (done.Count > 0 ? $"; {done.Count} trial(s) done earlier in {plan.OutDir}" : ""));
 
         int ran = 0, skipped = 0, testEvaluations = 0;
@@ -110,26 +111,34 @@ public static class Tuner
                 }
                 double left = budget - Elapsed();
                 if (left <= 0) { stop = FormattableString.Invariant($"the budget ({plan.BudgetMinutes:0.##} min) is spent"); break; }
-                if (Estimate(file.Trials, !runner.HasStage0(trial)) is double need && need > left)
+                int newStage0 = trial.Seeds.Count(seed => !runner.HasStage0(trial, seed));
+                if (Estimate(file.Trials, trial.Seeds.Count, newStage0) is double need && need > left)
                 {
-                    stop = FormattableString.Invariant($"trial {trial.Id} not started: it would take about {need:F0}s (the fastest trial so far{(runner.HasStage0(trial) ? "" : ", plus a new stage 0")}) and {left:F0}s of the budget are left");
+                    stop = FormattableString.Invariant($"trial {trial.Id} not started: it would take about {need:F0}s (the fastest trial so far{(newStage0 == 0 ? "" : newStage0 == 1 ? ", plus a new stage 0" : $", plus {newStage0} new stage 0s")}) and {left:F0}s of the budget are left");
                     break;
                 }
                 log($"trial {trial.Id}: {trial.Describe()}");
                 double began = Elapsed();
-                TrialOutcome outcome;
+                var outcomes = new List<(int Seed, TrialOutcome Outcome)>();
+                bool cancelled = false;
                 using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
                     cts.CancelAfter(TimeSpan.FromSeconds(left));
-                    try { outcome = runner.Run(trial, cts.Token); }
-                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    foreach (int seed in trial.Seeds)
                     {
-                        stop = FormattableString.Invariant($"trial {trial.Id} was cancelled when the budget ran out, after {Elapsed() - began:F0}s; it is not recorded");
-                        break;
+                        if (trial.Seeds.Count > 1) log($"trial {trial.Id}: seed {seed} ({outcomes.Count + 1} of {trial.Seeds.Count})");
+                        try { outcomes.Add((seed, runner.Run(trial, seed, cts.Token))); }
+                        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                        {
+                            stop = FormattableString.Invariant($"trial {trial.Id} was cancelled when the budget ran out, after {Elapsed() - began:F0}s ({outcomes.Count} of its {trial.Seeds.Count} seed(s) done); it is not recorded");
+                            cancelled = true;
+                            break;
+                        }
                     }
                 }
-                testEvaluations += outcome.TestEvaluations;
-                var record = Record(trial, outcome, plan.Base.Monitor, Elapsed() - began);
+                testEvaluations += outcomes.Sum(o => o.Outcome.TestEvaluations);
+                if (cancelled) break;
+                var record = Record(trial, outcomes, plan.Base.Monitor, Elapsed() - began);
                 file.Trials.Add(record);
                 file.Trials.Sort((a, b) => a.Id.CompareTo(b.Id));
                 ran++;
@@ -152,21 +161,81 @@ public static class Tuner
         return new TuneSummary(plan.OutDir, ran, skipped, file.Trials.Count, chosen, stop, Elapsed(), testEvaluations);
     }
 
-    /// <summary>Seconds the next trial needs at least: the fastest finished trial's BDLM part, plus the fastest stage 0 when it needs one; null before any trial.</summary>
-    static double? Estimate(IReadOnlyList<TrialRecord> finished, bool needsStage0)
+    /// <summary>
+    /// Seconds the next trial needs at least: the fastest finished trial's BDLM part per seed times its seeds, plus the
+    /// fastest stage 0 for each seed that needs one; null before any trial.
+    /// </summary>
+    static double? Estimate(IReadOnlyList<TrialRecord> finished, int seeds, int newStage0)
     {
         if (finished.Count == 0) return null;
-        double bdlm = finished.Min(t => Math.Max(0, t.Seconds - t.Stage0Seconds));
-        double stage0 = needsStage0 ? finished.Where(t => !t.Stage0Reused).Select(t => t.Stage0Seconds).DefaultIfEmpty(0).Min() : 0;
-        return bdlm + stage0;
+        double bdlm = finished.Min(t => Math.Max(0, t.Seconds - t.Stage0Seconds) / t.SeedCount);
+        double stage0 = finished.SelectMany(t => t.TrainedStage0Seconds()).DefaultIfEmpty(0).Min();
+        return bdlm * seeds + stage0 * newStage0;
+    }
+
+    static string Seeds(TunePlan plan) => plan.TrainSeeds.Count == 1
+        ? $"training seed {plan.TrainSeed}"
+        : $"training seeds {string.Join(", ", plan.TrainSeeds)} (a trial's score is the mean over them)";
+
+    /// <summary>A one-seed trial's record (<see cref="Record(Trial, IReadOnlyList{ValueTuple{int, TrialOutcome}}, string, double)"/>).</summary>
+    public static TrialRecord Record(Trial trial, TrialOutcome o, string monitor, double seconds) => Record(trial, [(trial.Seeds[0], o)], monitor, seconds);
+
+    /// <summary>
+    /// A trial's record and score from its seeds' outcomes: one seed's as it is, several seeds' as their means with
+    /// each seed's part in <see cref="TrialRecord.Seeds"/>.
+    /// </summary>
+    public static TrialRecord Record(Trial trial, IReadOnlyList<(int Seed, TrialOutcome Outcome)> outcomes, string monitor, double seconds)
+    {
+        if (outcomes.Count == 0) throw new ArgumentException($"trial {trial.Id}: no seed's outcome to record", nameof(outcomes));
+        var parts = outcomes.Select(x => ScoreOf(trial, x.Seed, x.Outcome, monitor)).ToList();
+        var settings = trial.Settings.ToDictionary(kv => kv.Key, kv => kv.Value?.DeepClone());
+        string finished = DateTime.UtcNow.ToString("O");
+        if (parts.Count == 1)
+        {
+            var p = parts[0];
+            return new TrialRecord
+            {
+                Id = trial.Id, Baseline = trial.Baseline, Settings = settings, RunHash = trial.RunHash,
+                Stage0Key = p.Stage0Key, Stage0Reused = p.Stage0Reused, Stage0Seconds = p.Stage0Seconds, Stage0Value = p.Stage0Value,
+                Dsm = p.Dsm, Llm = p.Llm, Score = p.Score, Rounds = p.Rounds, Seconds = seconds, FinishedUtc = finished,
+            };
+        }
+        static ModelScore Mean(IEnumerable<ModelScore> s)
+        {
+            var list = s.ToList();
+            int round = list.GroupBy(m => m.BestRound).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key;
+            return new ModelScore(round, list.Average(m => m.Value), list.Average(m => m.Part));
+        }
+        return new TrialRecord
+        {
+            Id = trial.Id, Baseline = trial.Baseline, Settings = settings, RunHash = trial.RunHash,
+            Stage0Key = parts[0].Stage0Key, Stage0Reused = parts.All(p => p.Stage0Reused), Stage0Seconds = parts.Sum(p => p.Stage0Seconds),
+            Stage0Value = parts.Average(p => p.Stage0Value), Dsm = Mean(parts.Select(p => p.Dsm)), Llm = Mean(parts.Select(p => p.Llm)),
+            Score = parts.Average(p => p.Score), Rounds = MeanRounds(parts.Select(p => p.Rounds).ToList()), Seconds = seconds, FinishedUtc = finished,
+            Seeds = parts,
+        };
+    }
+
+    /// <summary>Each round's metrics averaged over the seeds that have it (every seed runs the same rounds).</summary>
+    static List<RoundRow> MeanRounds(IReadOnlyList<List<RoundRow>> perSeed)
+    {
+        static Dictionary<string, double>? Mean(IReadOnlyList<Dictionary<string, double>?> ms) =>
+            ms.Any(m => m is null) ? null
+            : ms[0]!.Keys.Where(k => ms.All(m => m!.ContainsKey(k))).ToDictionary(k => k, k => ms.Average(m => m![k]));
+        return perSeed.SelectMany(r => r).GroupBy(r => r.Round).OrderBy(g => g.Key).Select(g =>
+        {
+            var rows = g.ToList();
+            return new RoundRow(g.Key, Mean(rows.Select(r => r.Llm).ToList()), Mean(rows.Select(r => r.Dsm).ToList())!,
+                rows.Average(r => r.LlmLoss), rows.Average(r => r.Seconds));
+        }).ToList();
     }
 
     /// <summary>
-    /// A trial's record and score. Each part is the model's monitored validation metric at the round it kept over the
+    /// A trial's score on one seed. Each part is the model's monitored validation metric at the round it kept over the
     /// stage-0 DSM's (round 0). When stage 0 scored 0 the ratio is undefined, and the part is 1 + the metric (the gain
     /// counted as it is); an LLM with no round (rounds = 0) gets part 0.
     /// </summary>
-    public static TrialRecord Record(Trial trial, TrialOutcome o, string monitor, double seconds)
+    static SeedTrial ScoreOf(Trial trial, int seed, TrialOutcome o, string monitor)
     {
         var round0 = o.Rounds.FirstOrDefault(r => r.Round == 0)
             ?? throw new InvalidOperationException($"trial {trial.Id}: the BDLM run reported no round 0 (the stage-0 DSM)");
@@ -178,12 +247,10 @@ public static class Tuner
         double llm = llmRound is null ? double.NaN : Metric(llmRound.Llm!, monitor, trial, "BDLM-LLM");
         var dsmScore = new ModelScore(o.BestDsmRound, dsm, Part(dsm));
         var llmScore = new ModelScore(o.BestLlmRound, llm, Part(llm));
-        return new TrialRecord
+        return new SeedTrial
         {
-            Id = trial.Id, Baseline = trial.Baseline, Settings = trial.Settings.ToDictionary(kv => kv.Key, kv => kv.Value?.DeepClone()),
-            RunHash = trial.RunHash, Stage0Key = o.Stage0Key, Stage0Reused = o.Stage0Reused, Stage0Seconds = o.Stage0Seconds,
-            Stage0Value = stage0, Dsm = dsmScore, Llm = llmScore, Score = (dsmScore.Part + llmScore.Part) / 2,
-            Rounds = o.Rounds.ToList(), Seconds = seconds, FinishedUtc = DateTime.UtcNow.ToString("O"),
+            Seed = seed, Stage0Key = o.Stage0Key, Stage0Reused = o.Stage0Reused, Stage0Seconds = o.Stage0Seconds,
+            Stage0Value = stage0, Dsm = dsmScore, Llm = llmScore, Score = (dsmScore.Part + llmScore.Part) / 2, Rounds = o.Rounds.ToList(),
         };
     }
 
@@ -196,7 +263,14 @@ public static class Tuner
         trials.Where(t => double.IsFinite(t.Score)).OrderByDescending(t => t.Score).ThenBy(t => t.Id).FirstOrDefault();
 
     static string Line(TrialRecord t, string monitor) => FormattableString.Invariant(
-        $"trial {t.Id}: score {t.Score:F4} = mean of BDLM-DSM {monitor} {t.Dsm.Value:F4} (round {t.Dsm.BestRound}, x{t.Dsm.Part:F3}) and BDLM-LLM {t.Llm.Value:F4} (round {t.Llm.BestRound}, x{t.Llm.Part:F3}) over stage 0's {t.Stage0Value:F4}{(t.Stage0Reused ? " (reused)" : "")}; {t.Seconds:F1}s");
+        $"trial {t.Id}: score {t.Score:F4} = mean of BDLM-DSM {monitor} {t.Dsm.Value:F4} (round {Kept(t, true)}, x{t.Dsm.Part:F3}) and BDLM-LLM {t.Llm.Value:F4} (round {Kept(t, false)}, x{t.Llm.Part:F3}) over stage 0's {t.Stage0Value:F4}{(t.Stage0Reused ? " (reused)" : "")}")
+        + (t.Seeds is { } seeds ? FormattableString.Invariant($"; means over seeds {string.Join(", ", seeds.Select(x => x.Seed))}, whose scores are {string.Join(", ", seeds.Select(x => x.Score.ToString("F4", CultureInfo.InvariantCulture)))}") : "")
+        + FormattableString.Invariant($"; {t.Seconds:F1}s");
+
+    /// <summary>The round a model kept: one seed's, or each seed's in order.</summary>
+    static string Kept(TrialRecord t, bool dsm) => t.Seeds is { } seeds
+        ? string.Join(", ", seeds.Select(x => (dsm ? x.Dsm : x.Llm).BestRound))
+        : (dsm ? t.Dsm : t.Llm).BestRound.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>trials.json, chosen.json (when a trial finished) and tune.md, each atomically.</summary>
     static void Write(TunePlan plan, TrialsFile file, string? stop)
@@ -215,7 +289,8 @@ public static class Tuner
         var md = new StringBuilder();
         md.AppendLine($"# Tune {plan.Base.Name}: {plan.Dataset.Name}").AppendLine();
         md.AppendLine(F($"Validation only (no test figure is computed). Score = mean of BDLM-DSM and BDLM-LLM `{monitor}` at the round each kept, each over the stage-0 DSM's (1.0 = no gain). ")
-            + F($"Config `{plan.ConfigPath}`, search seed {plan.SearchSeed}, training seed {plan.TrainSeed}, {plan.Space.Size} combinations, {file.Trials.Count} trial(s) finished")
+            + (plan.TrainSeeds.Count > 1 ? F($"On several training seeds each value is the mean over them, and the rounds kept are each seed's. ") : "")
+            + F($"Config `{plan.ConfigPath}`, search seed {plan.SearchSeed}, {Seeds(plan)}, {plan.Space.Size} combinations, {file.Trials.Count} trial(s) finished")
             + (stop is null ? " so far." : $"; stopped: {stop}.")).AppendLine();
         var keys = plan.Space.Keys;
         md.AppendLine("| trial | " + string.Join(" | ", keys) + $" | stage 0 | DSM {monitor} (round) | LLM {monitor} (round) | score | seconds |");
@@ -224,7 +299,7 @@ public static class Tuner
         {
             string id = t.Id.ToString(CultureInfo.InvariantCulture) + (t.Baseline ? " (baseline)" : "") + (ReferenceEquals(t, best) ? " **chosen**" : "");
             md.AppendLine($"| {id} | " + string.Join(" | ", keys.Select(k => ConfigJson.Show(t.Settings.GetValueOrDefault(k))))
-                + F($" | {t.Stage0Value:F4} | {t.Dsm.Value:F4} ({t.Dsm.BestRound}) | {t.Llm.Value:F4} ({t.Llm.BestRound}) | {t.Score:F4} | {t.Seconds:F0} |"));
+                + F($" | {t.Stage0Value:F4} | {t.Dsm.Value:F4} ({Kept(t, true)}) | {t.Llm.Value:F4} ({Kept(t, false)}) | {t.Score:F4} | {t.Seconds:F0} |"));
         }
         md.AppendLine();
         md.AppendLine(best is null ? "No trial finished yet."
