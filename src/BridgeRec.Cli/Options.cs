@@ -37,6 +37,7 @@ public static class Options
     public static readonly Option<int?> Heads = new("--heads") { Description = "SASRec: attention heads (default 2)" };
     public static readonly Option<int?> Inner = new("--inner") { Description = "SASRec: feed-forward width (default 256)" };
     public static readonly Option<double?> Dropout = new("--dropout") { Description = "SASRec: dropout (default 0.5)" };
+    public static readonly Option<bool> PostNorm = new("--post-norm") { Description = "SASRec: RecBole's block order (input norm, post-norm residuals, no dropout after the activation) instead of pre-norm" };
     public static readonly Option<string?> Loss = new("--loss") { Description = "SASRec: ce (softmax over all items, default) | sampled (softmax over --negatives uniform items) | bce | bpr (one negative per position)" };
     public static readonly Option<int?> Negatives = new("--negatives") { Description = "SASRec: uniform negatives per batch for --loss sampled (default 1000)" };
     public static readonly Option<double?> Lr = new("--lr") { Description = "Adam learning rate (default 0.001)" };
@@ -71,7 +72,7 @@ public static class Options
 
     public static void AddSasRec(Command c)
     {
-        foreach (var o in new Option[] { MaxLength, Heads, Inner, Dropout, Loss, Negatives }) c.Options.Add(o);
+        foreach (var o in new Option[] { MaxLength, Heads, Inner, Dropout, PostNorm, Loss, Negatives }) c.Options.Add(o);
     }
 
     /// <summary>Defaults, then the --config file, then the command line.</summary>
@@ -132,6 +133,7 @@ public static class Options
             Heads = p.GetValue(Heads) ?? s.Heads,
             Inner = p.GetValue(Inner) ?? s.Inner,
             Dropout = p.GetValue(Dropout) ?? s.Dropout,
+            PostNorm = p.GetValue(PostNorm) || s.PostNorm,
             Loss = p.GetValue(Loss) ?? s.Loss,
             Negatives = p.GetValue(Negatives) ?? s.Negatives,
         };

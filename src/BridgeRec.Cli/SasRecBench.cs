@@ -66,7 +66,7 @@ public static class SasRecBench
                 ["windows"] = objective.Windows,
                 ["targets"] = targets,
                 ["batch"] = config.Train.Batch,
-                ["dim"] = config.Dim, ["layers"] = s.Layers, ["heads"] = s.Heads, ["inner"] = s.Inner, ["max_len"] = s.MaxLength, ["dropout"] = s.Dropout, ["loss"] = s.Loss,
+                ["dim"] = config.Dim, ["layers"] = s.Layers, ["heads"] = s.Heads, ["inner"] = s.Inner, ["max_len"] = s.MaxLength, ["dropout"] = s.Dropout, ["post_norm"] = s.PostNorm, ["loss"] = s.Loss,
                 ["threads"] = get_num_threads(),
                 ["epochs"] = result.EpochsRun,
                 ["epoch_seconds"] = new JsonArray(result.EpochSeconds.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),

@@ -30,6 +30,14 @@ public sealed record SasRecOptions
     public string Loss { get; init; } = "ce";
     /// <summary>Uniform negatives per batch for <c>sampled</c>.</summary>
     public int Negatives { get; init; } = 1000;
+    /// <summary>
+    /// The block order RecBole's SASRec uses (the one UniSRec's published SASRec rows ran): a layer norm on the input
+    /// rows, and each sublayer's output added to its input and then normalised (post-norm), one dropout per sublayer
+    /// output and none after the feed-forward's activation, no final norm. Off: the pre-norm order (Kang and McAuley's
+    /// and nanoGPT's: x + sublayer(LN x), a final norm), with dropout also after the activation.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool PostNorm { get; init; }
 
     public static readonly string[] Losses = ["ce", "sampled", "bce", "bpr"];
 
@@ -58,7 +66,8 @@ public sealed class SasRec : DomainModel
     public SasRecOptions Options { get; }
     readonly Embedding positions;
     readonly ModuleList<SasRecBlock> blocks;
-    readonly LayerNorm finalNorm;
+    /// <summary>Pre-norm: the final norm after the blocks ("final_norm"); post-norm: the norm of the input rows ("input_norm").</summary>
+    readonly LayerNorm norm;
     readonly Dropout inputDropout;
     readonly IReadOnlyList<int>[] _train;
     IReadOnlyList<int>[] _histories;
@@ -87,12 +96,12 @@ public sealed class SasRec : DomainModel
         _train = _histories = trainHistories;
         int d = ism.Dim;
         positions = nn.Embedding(Options.MaxLength, d);
-        blocks = nn.ModuleList(Enumerable.Range(0, Options.Layers).Select(_ => new SasRecBlock(d, Options.Heads, Options.Inner, Options.Dropout)).ToArray());
-        finalNorm = nn.LayerNorm(d);
+        blocks = nn.ModuleList(Enumerable.Range(0, Options.Layers).Select(_ => new SasRecBlock(d, Options.Heads, Options.Inner, Options.Dropout, Options.PostNorm)).ToArray());
+        norm = nn.LayerNorm(d);
         inputDropout = nn.Dropout(Options.Dropout);
         register_module("positions", positions);
         register_module("blocks", blocks);
-        register_module("final_norm", finalNorm);
+        register_module(Options.PostNorm ? "input_norm" : "final_norm", norm);
         register_module("input_dropout", inputDropout);
         if (itemText is not null)
         {
@@ -111,7 +120,7 @@ public sealed class SasRec : DomainModel
                 else nn.init.normal_(p, 0, 0.02);
             }
         var device = ism.Items.device;
-        if (device.type != DeviceType.CPU) foreach (var m in new nn.Module[] { positions, blocks, finalNorm }) m.to(device);
+        if (device.type != DeviceType.CPU) foreach (var m in new nn.Module[] { positions, blocks, norm }) m.to(device);
         if (TextFeatures is not null)
         {
             _textProjection = new Parameter(zeros(d, TextFeatures.shape[1], device: device));
@@ -146,7 +155,7 @@ public sealed class SasRec : DomainModel
 
     public override IDsmObjective RankingObjective(UserItemIndex train, DsmOptions options) => new SasRecObjective(this, options);
 
-    /// <summary>Everything registered except the shared module: positions, blocks, final norm.</summary>
+    /// <summary>Everything registered except the shared module: positions, blocks, the final (or input) norm.</summary>
     public override IReadOnlyDictionary<string, Tensor> OwnWeights()
     {
         var shared = Ism.parameters().Select(p => p.Handle).ToHashSet();
@@ -165,13 +174,14 @@ public sealed class SasRec : DomainModel
     {
         long b = batch.Items.shape[0], length = batch.Items.shape[1];
         var x = rowsOf(batch.Items.flatten()).view(b, length, -1).Plus(positions.forward(batch.Positions));
+        if (Options.PostNorm) x = norm.forward(x);
         var isItem = batch.IsItem.unsqueeze(-1).to_type(x.dtype);
         x = inputDropout.forward(x) * isItem;
         // keep[b, i, j]: query i may read key j: j <= i and j is an item; the diagonal always, so a padded query has a key.
         var causal = ones(length, length, ScalarType.Bool, x.device).tril();
         var keep = causal.logical_and(batch.IsItem.unsqueeze(1)).logical_or(eye(length, dtype: ScalarType.Bool, device: x.device)).unsqueeze(1);
         foreach (var block in blocks) x = block.forward(x, keep) * isItem;
-        return finalNorm.forward(x) * isItem;
+        return Options.PostNorm ? x : norm.forward(x) * isItem;
     }
 
     /// <summary>Scores of hidden states [n, d] against every item row, or against the rows of <paramref name="candidates"/> ([k]).</summary>
@@ -285,7 +295,11 @@ public sealed class SasRec : DomainModel
     int[] Latest(IReadOnlyList<int> history) => history.Skip(Math.Max(0, history.Count - Options.MaxLength)).ToArray();
 }
 
-/// <summary>One pre-norm transformer block (nanoGPT's order): x + attention(LN x), then x + feed-forward(LN x).</summary>
+/// <summary>
+/// One transformer block. Pre-norm (nanoGPT's order): x + attention(LN x), then x + feed-forward(LN x), dropout after
+/// the activation and after each sublayer. Post-norm (RecBole's): LN(x + attention(x)), then LN(x + feed-forward(x)),
+/// dropout after each sublayer only.
+/// </summary>
 sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor>
 {
     readonly LayerNorm attention_norm, ffn_norm;
@@ -293,10 +307,12 @@ sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor>
     readonly Dropout dropout;
     readonly int heads;
     readonly double attentionDropout;
+    readonly bool post;
 
-    public SasRecBlock(int dim, int heads, int inner, double dropout) : base("block")
+    public SasRecBlock(int dim, int heads, int inner, double dropout, bool postNorm) : base("block")
     {
         this.heads = heads;
+        post = postNorm;
         attentionDropout = dropout;
         attention_norm = nn.LayerNorm(dim);
         qkv = nn.Linear(dim, 3 * dim);
@@ -312,9 +328,15 @@ sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor keep)
     {
         long b = x.shape[0], length = x.shape[1], dim = x.shape[2];
-        var qkvHeads = qkv.forward(attention_norm.forward(x)).view(b, length, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
+        var qkvHeads = qkv.forward(post ? x : attention_norm.forward(x)).view(b, length, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
         var context = nn.functional.scaled_dot_product_attention(qkvHeads[0], qkvHeads[1], qkvHeads[2], keep, training ? attentionDropout : 0);
-        x = x.Plus(dropout.forward(projection.forward(context.transpose(1, 2).reshape(b, length, dim))));
+        var attended = dropout.forward(projection.forward(context.transpose(1, 2).reshape(b, length, dim)));
+        if (post)
+        {
+            x = attention_norm.forward(x.Plus(attended));
+            return ffn_norm.forward(x.Plus(dropout.forward(down.forward(nn.functional.gelu(up.forward(x))))));
+        }
+        x = x.Plus(attended);
         var hidden = dropout.forward(nn.functional.gelu(up.forward(ffn_norm.forward(x))));
         return x.Plus(dropout.forward(down.forward(hidden)));
     }

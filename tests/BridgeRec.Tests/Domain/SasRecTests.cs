@@ -32,10 +32,12 @@ public class SasRecTests
 
     static float[] Row(Tensor hidden, int row, int position) => hidden[row, position].data<float>().ToArray();
 
-    [Fact]
-    public void ALaterItemNeverChangesAnEarlierPosition()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ALaterItemNeverChangesAnEarlierPosition(bool postNorm)
     {
-        using var model = Model();
+        using var model = Model(options: Small with { PostNorm = postNorm });
         using var _ = no_grad();
         int[] seq = [3, 5, 7, 9, 11, 13];
         int[] changed = [3, 5, 7, 30, 2, 13];
@@ -46,10 +48,12 @@ public class SasRecTests
         Assert.NotEqual(Row(a, 0, 5), Row(b, 0, 5)); // position 5 reads the changed items
     }
 
-    [Fact]
-    public void ALeftPaddedSequenceGivesTheSameOutputAsUnpadded()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ALeftPaddedSequenceGivesTheSameOutputAsUnpadded(bool postNorm)
     {
-        using var model = Model();
+        using var model = Model(options: Small with { PostNorm = postNorm });
         using var _ = no_grad();
         int[] shortSeq = [4, 8, 15];
         int[] longSeq = [16, 23, 42 % Items, 1, 2, 6, 7];
@@ -148,11 +152,14 @@ public class SasRecTests
         }
     }
 
-    [Fact]
-    public void ScoresComeFromTheHistoryItReadsAndSurviveSaveAndLoad()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ScoresComeFromTheHistoryItReadsAndSurviveSaveAndLoad(bool postNorm)
     {
         using var tmp = new TestData.TempDir();
-        using var model = Model(9);
+        var options = Small with { PostNorm = postNorm };
+        using var model = Model(9, options);
         int[] users = Enumerable.Range(0, Users).ToArray();
         using var before = model.ScoreAll(users);
         // An empty history scores every item 0; another history gives other scores.
@@ -164,7 +171,7 @@ public class SasRecTests
 
         model.Ism.Save(tmp.File(ModelFolder.IsmFile));
         SafeTensors.Save(tmp.File(ModelFolder.OwnWeightsFile), model.OwnWeights());
-        using var copy = Model(10); // other random weights
+        using var copy = Model(10, options); // other random weights
         copy.Ism.LoadFrom(tmp.File(ModelFolder.IsmFile));
         var loaded = SafeTensors.Load(tmp.File(ModelFolder.OwnWeightsFile));
         copy.LoadOwnWeights(loaded, "test");
@@ -197,6 +204,30 @@ public class SasRecTests
         Assert.Equal(test.ToDictionary(), again.ToDictionary());
         ((IDisposable)model).Dispose();
         ((IDisposable)back).Dispose();
+    }
+
+    /// <summary>Post-norm (RecBole's order) is another model: an input norm instead of a final one, other outputs; off, it is not written.</summary>
+    [Fact]
+    public void PostNormIsRecBolesBlockOrderAndStaysOutOfTheJsonWhenOff()
+    {
+        using var pre = Model(4);
+        using var post = Model(4, Small with { PostNorm = true });
+        Assert.Contains("final_norm.weight", pre.OwnWeights().Keys);
+        Assert.DoesNotContain("input_norm.weight", pre.OwnWeights().Keys);
+        Assert.Contains("input_norm.weight", post.OwnWeights().Keys);
+        Assert.DoesNotContain("final_norm.weight", post.OwnWeights().Keys);
+        using var _ = no_grad();
+        int[] seq = [3, 5, 7, 9];
+        using var a = pre.Forward(SequenceBatch.Of([seq]));
+        using var b = post.Forward(SequenceBatch.Of([seq]));
+        Assert.False(allclose(a, b));
+        // Each post-norm block ends in a layer norm (weight 1, bias 0 at the start): every item position has mean 0, variance 1.
+        using var last = b[0];
+        Assert.True(allclose(last.mean([1L]), zeros(seq.Length), atol: 1e-5));
+        Assert.True(allclose(last.var([1L], unbiased: false), ones(seq.Length), atol: 1e-3));
+
+        Assert.DoesNotContain("post_norm", new TrainConfig { Model = "sasrec", Sasrec = Small }.ToJson());
+        Assert.Contains("\"post_norm\": true", new TrainConfig { Model = "sasrec", Sasrec = Small with { PostNorm = true } }.ToJson());
     }
 
     [Fact]
