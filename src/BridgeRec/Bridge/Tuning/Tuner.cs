@@ -34,8 +34,8 @@ public sealed record TuneSummary(string OutDir, int TrialsRun, int TrialsSkipped
 /// <see cref="ExperimentRunner.RunValidationOnly"/>, which builds no test evaluator. A trial's score on a seed is the
 /// mean, over BDLM-DSM and BDLM-LLM, of the monitored validation metric at the round each model kept divided by the
 /// stage-0 DSM's (1.0 = no gain); its score is the mean over its seeds. Stops when the space is exhausted, at the
-/// trial limit, or at the time budget: a trial that would not fit (the fastest earlier trial, plus a stage 0 when it
-/// needs a new one, is longer than the time left) is not started, and a trial still running when the budget ends is
+/// trial limit, or at the time budget: a trial that would not fit (the fastest earlier trial per seed times its seeds,
+/// plus a stage 0 for each seed that needs a new one, is longer than the time left) is not started, and a trial still running when the budget ends is
 /// cancelled and not recorded. trials.json is rewritten after every trial, with chosen.json (the best trial's
 /// settings as a config fragment, for an experiment's <c>"tuned"</c>) and tune.md; a rerun into the same folder with
 /// the same config, space and seeds skips the finished trials.
@@ -176,9 +176,6 @@ public static class Tuner
     static string Seeds(TunePlan plan) => plan.TrainSeeds.Count == 1
         ? $"training seed {plan.TrainSeed}"
         : $"training seeds {string.Join(", ", plan.TrainSeeds)} (a trial's score is the mean over them)";
-
-    /// <summary>A one-seed trial's record (<see cref="Record(Trial, IReadOnlyList{ValueTuple{int, TrialOutcome}}, string, double)"/>).</summary>
-    public static TrialRecord Record(Trial trial, TrialOutcome o, string monitor, double seconds) => Record(trial, [(trial.Seeds[0], o)], monitor, seconds);
 
     /// <summary>
     /// A trial's record and score from its seeds' outcomes: one seed's as it is, several seeds' as their means with
