@@ -6,6 +6,9 @@ using BridgeRec.Bridge.Tuning;
 namespace BridgeRec.Tests.Bridge;
 
 /// <summary>bridgerec tune: the space, the plan's order, the budget, resuming, validation-only runs and the whole path on the tiny experiment.</summary>
+/// <remarks>Runs alone ("torch-rng"): its runs seed torch's global generator and compare two runs' models, which a test
+/// drawing from the generator in parallel would make differ.</remarks>
+[Collection("torch-rng")]
 public class TuneTests
 {
     /// <summary>A config file under tmp/experiments (so relative paths read against tmp) with no real data: enough to plan.</summary>
