@@ -22,14 +22,16 @@ public static class BdlmCommand
     static readonly Option<bool> NoGate = new("--no-gate") { Description = "rank distillation of every top-K item, not only those the student ranks lower" };
     static readonly Option<bool> NoResidual = new("--no-private-rows") { Description = "the LLM trains the shared tables itself instead of private residual rows over them" };
     static readonly Option<bool> NoItemText = new("--no-item-text") { Description = "the LLM scores items by their rows only, without their text embeddings" };
-    static readonly Option<bool> DsmRows = new("--dsm-rows") { Description = "the LLM reads LightGCN's / MF's final rows (after propagation) under its private rows; with --user-skip and --temperature 0 it starts at the DSM's scores" };
-    static readonly Option<bool> UserSkip = new("--user-skip") { Description = "the LLM's query adds the user's row (with a SASRec DSM: its representation of the prompt's history); with --temperature 0 the LLM starts at the DSM's scores" };
-    static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0.07)" };
+    static readonly Option<bool> DsmRows = new("--dsm-rows") { Description = "the LLM reads LightGCN's / MF's final rows (after propagation) under its private rows, so with the user skip and raw dot products it starts at the DSM's scores (default for LightGCN and MF; refused for SASRec)" };
+    static readonly Option<bool> NoDsmRows = new("--no-dsm-rows") { Description = "the LLM reads the shared module's ego rows instead of the DSM's final rows" };
+    static readonly Option<bool> UserSkip = new("--user-skip") { Description = "the LLM's query adds the user's row (with a SASRec DSM: its representation of the prompt's history) (default)" };
+    static readonly Option<bool> NoUserSkip = new("--no-user-skip") { Description = "the LLM's query is A_out of the backbone's output alone, without the user's row" };
+    static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0)" };
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
     static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
     static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };
-    static readonly Option<double?> LrIsm = new("--lr-ism") { Description = "learning rate of the shared module in the LLM phase (default 0.001)" };
-    static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out (default 0.001)" };
+    static readonly Option<double?> LrIsm = new("--lr-ism") { Description = "learning rate of the rows the LLM phase trains (its private rows; the shared module with --no-private-rows) (default 0.0001)" };
+    static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out and the item tower's text projection (default 0.0001)" };
     static readonly Option<double?> LrBackbone = new("--lr-backbone") { Description = "learning rate of the trainable backbone weights (LoRA or all) (default 0.0001)" };
     static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: a tenth of the stage-0 DSM's)" };
     static readonly Option<bool> DsmFresh = new("--dsm-fresh") { Description = "each DSM phase trains the DSM again from its initial weights for a whole early-stopped run, with the distillation from that round's LLM (default: continue from where the LLM phase left it)" };
@@ -42,7 +44,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, DsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -75,8 +77,17 @@ public static class BdlmCommand
             backbone.Validate(); // --backbone and --mode
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
-            double? temperature = p.GetValue(Temperature) is double t ? (t == 0 ? null : t) : new LlmTowerOptions().Temperature;
-            var tower = new LlmTowerOptions { Residual = !p.GetValue(NoResidual), ItemText = !p.GetValue(NoItemText), UserSkip = p.GetValue(UserSkip), DsmRows = p.GetValue(DsmRows), Temperature = temperature };
+            var towerDefaults = new LlmTowerOptions();
+            double? temperature = p.GetValue(Temperature) is double t ? (t == 0 ? null : t) : towerDefaults.Temperature;
+            if (p.GetValue(UserSkip) && p.GetValue(NoUserSkip)) throw new ArgumentException("--user-skip and --no-user-skip: give one");
+            if (p.GetValue(DsmRows) && p.GetValue(NoDsmRows)) throw new ArgumentException("--dsm-rows and --no-dsm-rows: give one");
+            // dsm_rows unset: decided by the stage-0 DSM (on for LightGCN and MF, off for SASRec).
+            bool? dsmRows = p.GetValue(DsmRows) ? true : p.GetValue(NoDsmRows) ? false : towerDefaults.DsmRows;
+            var tower = towerDefaults with
+            {
+                Residual = !p.GetValue(NoResidual), ItemText = !p.GetValue(NoItemText), UserSkip = !p.GetValue(NoUserSkip),
+                DsmRows = dsmRows, Temperature = temperature,
+            };
             tower.Validate();
             Run(from, outDir, options, new LlmSpec { Prompt = prompt, Backbone = backbone, Tower = tower }, ct, p.GetValue(Options.Overwrite));
             return 0;

@@ -30,6 +30,10 @@ public static class BdlmPipeline
         var sw = Stopwatch.StartNew();
         dsmConfig.Validate();
         options.Validate();
+        // tower.dsm_rows left unset is decided by the DSM (on for LightGCN and MF), and saved decided.
+        if (spec.Tower is { DsmRows: true } && dsm is SasRec)
+            throw new ArgumentException("tower.dsm_rows (--dsm-rows) with a SASRec DSM: SASRec gives the LLM its users through its user encoder; dsm_rows applies to LightGCN and MF");
+        if (spec.Tower is { } tower) spec = spec with { Tower = tower.ResolvedFor(dsmHasFinalRows: dsm is not SasRec) };
         string settings = Settings(dsmConfig, spec, options);
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);

@@ -43,8 +43,10 @@ public sealed record BdlmOptions
     /// <summary>Prompts per LLM epoch: a fresh random sample of this many users each epoch (large catalogs of users); null: every user.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public int? LlmUsersPerEpoch { get; init; }
-    public double LrIsm { get; init; } = 1e-3;
-    public double LrAdapters { get; init; } = 1e-3;
+    /// <summary>The LLM phase's learning rate of the rows it trains (its private rows, or the shared module without them); 1e-3 before 2026-12-02.</summary>
+    public double LrIsm { get; init; } = 1e-4;
+    /// <summary>The LLM phase's learning rate of A_in, A_out and the item tower's text projection; 1e-3 before 2026-12-02.</summary>
+    public double LrAdapters { get; init; } = 1e-4;
     public double LrBackbone { get; init; } = 1e-4;
     /// <summary>Keep the shared module fixed in the LLM phase (one-way transfer: DSM knowledge into the LLM only).</summary>
     public bool FreezeIsmInLlm { get; init; }

@@ -133,7 +133,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     public void Follow(Domain.DomainModel dsm)
     {
         if (dsm is Domain.SasRec sequential) FollowUserEncoder(sequential);
-        else if (Tower is { DsmRows: true }) FollowDsmRows(dsm);
+        else if (Tower?.ResolvedFor(dsmHasFinalRows: true) is { DsmRows: true }) FollowDsmRows(dsm);
     }
 
     /// <summary>
@@ -142,8 +142,8 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     /// </summary>
     public void FollowDsmRows(Domain.DomainModel dsm)
     {
-        if (Tower is not { DsmRows: true })
-            throw new InvalidOperationException("this LLM's tower does not read the DSM's rows (tower.dsm_rows is false)");
+        if (Tower?.ResolvedFor(dsmHasFinalRows: true) is not { DsmRows: true })
+            throw new InvalidOperationException("this LLM's tower does not read the DSM's rows (tower.dsm_rows is false, or it has no private rows)");
         if (dsm is Domain.SasRec)
             throw new ArgumentException("a SASRec DSM gives the LLM its users through its user encoder, not final rows: tower.dsm_rows applies to LightGCN and MF", nameof(dsm));
         var (users, items) = dsm.FinalEmbeddings();

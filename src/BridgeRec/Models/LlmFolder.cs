@@ -101,9 +101,10 @@ public static class LlmFolder
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
-            if (spec.Tower is { DsmRows: true })
+            // Saves write dsm_rows resolved; a spec without it (saved before it had a default) reads the rows when they are there.
+            string rowsPath = Path.Combine(dir, DsmRowsFile);
+            if (spec.Tower is { DsmRows: true } || (spec.Tower is { DsmRows: null } && File.Exists(rowsPath)))
             {
-                string rowsPath = Path.Combine(dir, DsmRowsFile);
                 if (!File.Exists(rowsPath)) throw new FileNotFoundException($"--model {dir}: {ModelFolder.LlmSpecFile} says the LLM reads the DSM's rows (tower.dsm_rows) but {DsmRowsFile} is not there (copied in part?)", rowsPath);
                 var rows = SafeTensors.Load(rowsPath);
                 try

@@ -92,8 +92,69 @@ public class DsmRowsTests
         c.Validate(); // lightgcn+text, the default DSM
         var e = Assert.Throws<ArgumentException>(() => (c with { Dsm = c.Dsm with { Model = "sasrec" } }).Validate());
         Assert.Contains("tower.dsm_rows", e.Message);
-        // Off is not written, so configs without it keep their run hash.
+        // Unset is not written; set, it is.
         Assert.DoesNotContain("dsm_rows", new ExperimentConfig().ToJson());
         Assert.Contains("\"dsm_rows\": true", c.ToJson());
+    }
+
+    [Fact]
+    public void UnsetTheSwitchIsOnExactlyWhereItApplies()
+    {
+        var tower = new LlmTowerOptions();
+        Assert.Null(tower.DsmRows);
+        Assert.True(tower.UserSkip);
+        Assert.Null(tower.Temperature);
+        Assert.True(tower.ResolvedFor(dsmHasFinalRows: true).DsmRows);
+        Assert.False(tower.ResolvedFor(dsmHasFinalRows: false).DsmRows);
+        Assert.False((tower with { Residual = false }).ResolvedFor(dsmHasFinalRows: true).DsmRows); // no private rows to train over them
+        Assert.False((tower with { DsmRows = false }).ResolvedFor(dsmHasFinalRows: true).DsmRows); // set stays set
+        new LlmTowerOptions { Residual = false }.Validate(); // unset does not ask for private rows
+        // The text-only LLM reads no DSM, so it keeps its normalised scores unless the tower sets a temperature.
+        Assert.Equal(LlmTowerOptions.TextOnlyTemperature, tower.ForTextOnly().Temperature);
+        Assert.Equal(0.5, new LlmTowerOptions { Temperature = 0.5 }.ForTextOnly().Temperature);
+
+        var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
+        var ctr = new ExperimentDataset { Name = "c", Data = new DataConfig { Path = "/d", Format = "collm-ctr" } };
+        Assert.True(ctr.IsCtr);
+        var c = new ExperimentConfig { Datasets = [ranking] };
+        c.Validate();
+        Assert.True(c.TowerFor(ranking).DsmRows); // lightgcn+text
+        Assert.True((c with { Dsm = c.Dsm with { Model = "mf" } }).TowerFor(ranking).DsmRows);
+        var sasrec = c with { Dsm = c.Dsm with { Model = "sasrec" } };
+        sasrec.Validate(); // unset is not refused with SASRec
+        Assert.False(sasrec.TowerFor(ranking).DsmRows);
+        Assert.False(c.TowerFor(ctr).DsmRows);
+
+        // A config without the key hashes as the value it resolves to, never as the unset key that meant off before.
+        var on = c with { Tower = c.Tower with { DsmRows = true } };
+        var off = c with { Tower = c.Tower with { DsmRows = false } };
+        Assert.Equal(on.RunHash(ranking), c.RunHash(ranking));
+        Assert.NotEqual(off.RunHash(ranking), c.RunHash(ranking));
+        Assert.Equal((sasrec with { Tower = sasrec.Tower with { DsmRows = false } }).RunHash(ranking), sasrec.RunHash(ranking));
+    }
+
+    [Fact]
+    public void UnsetTheLlmReadsLightGcnsRowsWithPrivateRowsOnly()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var (dsm, llm) = Models(split, new LlmTowerOptions { ItemText = false });
+        using (dsm)
+        using (llm)
+        {
+            llm.Follow(dsm);
+            Assert.True(llm.ReadsDsmRows);
+            int[] users = [0, 4, 8];
+            using var a = llm.ScoreAll(users);
+            using var b = dsm.ScoreAll(users);
+            Assert.True(TinyLlm.MaxDiff(a, b) < 1e-4f, $"with the defaults the LLM starts at LightGCN's scores; they differ by {TinyLlm.MaxDiff(a, b)}");
+        }
+        var (dsm2, shared) = Models(split, new LlmTowerOptions { ItemText = false, Residual = false });
+        using (dsm2)
+        using (shared)
+        {
+            shared.Follow(dsm2);
+            Assert.False(shared.ReadsDsmRows);
+            Assert.Throws<InvalidOperationException>(() => shared.FollowDsmRows(dsm2));
+        }
     }
 }

@@ -53,7 +53,7 @@ public class TuneTests
 
         // The default space: BDLM's loop settings, every key a field of the config.
         var d = SearchSpace.Default;
-        foreach (var key in new[] { "bdlm.lambda", "bdlm.top_k", "bdlm.gate", "tower.temperature", "bdlm.lr_ism", "bdlm.lr_adapters", "bdlm.dsm_lr", "bdlm.dsm_epochs", "bdlm.rounds", "bdlm.llm_epochs" })
+        foreach (var key in new[] { "bdlm.lambda", "bdlm.top_k", "bdlm.gate", "tower.user_skip", "bdlm.lr_ism", "bdlm.lr_adapters", "bdlm.dsm_lr", "bdlm.dsm_epochs", "bdlm.rounds", "bdlm.llm_epochs" })
             Assert.Contains(key, d.Keys);
 
         var e = Assert.Throws<ArgumentException>(() => SearchSpace.From(new Dictionary<string, JsonArray> { ["bdlm.lamda"] = new JsonArray(1) }));

@@ -199,8 +199,8 @@ internal sealed class CtrSeedRun
         LlmRecommender llm;
         if (_o.LlmTower == true)
         {
-            using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
-            llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), [], tower: _c.Tower, itemText: features);
+            using var features = _c.TowerFor(_ds).ItemText ? TextFeatures.LoadOrCompute(_data.Texts(), _data.Name, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
+            llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), [], tower: _c.TowerFor(_ds), itemText: features);
         }
         else llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), []);
         llm.Follow(dsm);

@@ -107,6 +107,13 @@ public sealed record ExperimentConfig
     public BackboneSettings Backbone { get; init; } = new();
     /// <summary>The LLM recommender's item tower for ranking (private residual rows, item text, temperature); click-through keeps the first build's.</summary>
     public LlmTowerOptions Tower { get; init; } = new();
+
+    /// <summary>
+    /// <see cref="Tower"/> as runs on <paramref name="dataset"/> use it: tower.dsm_rows decided when the config leaves it
+    /// unset (on for LightGCN and MF on ranking data; off for SASRec and click-through; <see cref="LlmTowerOptions.ResolvedFor"/>).
+    /// </summary>
+    public LlmTowerOptions TowerFor(ExperimentDataset dataset) =>
+        Tower.ResolvedFor(dsmHasFinalRows: !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text"));
     /// <summary>Validation metric for early stopping and for picking each model's best round (also the claims' metric).</summary>
     public string Monitor { get; init; } = "hr@10";
     /// <summary>Output folder; null: results/&lt;name&gt;.</summary>
@@ -157,7 +164,7 @@ public sealed record ExperimentConfig
         if (Dsm.Model is not ("lightgcn" or "mf" or "lightgcn+text" or "mf+text" or "sasrec" or "sasrec+text")) throw new ArgumentException($"experiment {Name}: dsm.model '{Dsm.Model}': expected lightgcn, mf, lightgcn+text, mf+text, sasrec or sasrec+text");
         if (Dsm.ItemInit is not ("random" or "text-pca")) throw new ArgumentException($"experiment {Name}: dsm.item_init '{Dsm.ItemInit}': expected random or text-pca");
         Tower.Validate();
-        if (Tower.DsmRows && Dsm.Model is "sasrec" or "sasrec+text")
+        if (Tower.DsmRows == true && Dsm.Model is "sasrec" or "sasrec+text")
             throw new ArgumentException($"experiment {Name}: tower.dsm_rows with dsm.model {Dsm.Model}: SASRec gives the LLM its users through its user encoder; dsm_rows applies to lightgcn and mf (with or without +text)");
         // With SASRec on ranking data the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only (click-through distils pointwise).
         if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank" && Datasets.Any(d => !d.IsCtr))
@@ -217,7 +224,9 @@ public sealed record ExperimentConfig
     /// </summary>
     public string RunHash(ExperimentDataset dataset)
     {
-        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null };
+        // The tower as the runs use it: a config that leaves dsm_rows unset hashes as on or off, never as the unset key
+        // that meant off before it had a default.
+        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null, Tower = TowerFor(dataset) };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);

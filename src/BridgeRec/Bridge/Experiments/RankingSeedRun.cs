@@ -190,7 +190,7 @@ internal sealed class RankingSeedRun
         TorchRuntime.Seed(_seed);
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
-            PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim), tower: _c.Tower);
+            PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim), tower: _c.TowerFor(_ds).ForTextOnly());
         var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
@@ -205,9 +205,9 @@ internal sealed class RankingSeedRun
         var dsm = Stage0Copy(stage0);
         TorchRuntime.Seed(_seed);
         // The LLM's item text, like llm-text's table, is its own encoder's (MiniLM's for a checkpoint folder).
-        using var features = _c.Tower.ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
+        using var features = _c.TowerFor(_ds).ItemText ? TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder) : null;
         var llm = new LlmRecommender(_r.Backbone(), dsm.Ism, Prompts(taskTokens: true), PromptBuilder.Histories(_split, includeValidation: false),
-            tower: _c.Tower, itemText: features);
+            tower: _c.TowerFor(_ds), itemText: features);
         // A sequential DSM gives the LLM its users, tower.dsm_rows the DSM's final rows (BDLM refreshes them every round; one-way keeps stage 0's).
         llm.Follow(dsm);
         return (dsm, llm);
@@ -254,7 +254,7 @@ internal sealed class RankingSeedRun
         // A model folder for 'bridgerec recommend --via dsm|llm': the DSM's best round now, the LLM's next.
         var folderConfig = DsmConfig(_c.Dsm.Model) with { Data = _ds.Data with { MaxUsers = _ds.MaxUsers, TrainFraction = _fraction, SubsampleSeed = _seed } };
         BdlmPipeline.SaveDsmPart(ModelDir, folderConfig, dsm, result);
-        BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone, Tower = _c.Tower }, _split);
+        BdlmPipeline.SaveLlmPart(ModelDir, llm, trainer, result, new LlmSpec { Prompt = _c.Prompt, Backbone = _c.Backbone, Tower = _c.TowerFor(_ds) }, _split);
         _r.Log($"model folder (both models): {ModelDir}");
         var llmRow = Evaluate("bdlm-llm", llm, secs, result.BestLlmRound, rounds: rounds, note: "train seconds: the whole BDLM run (both models)");
         if (Missing("bdlm-dsm")) _done(dsmRow);
