@@ -3,8 +3,8 @@ namespace BridgeRec.LlmRec;
 /// <summary>
 /// How the LLM recommender represents users and items beside the backbone (DESIGN.md section 1, "the method as we now
 /// build it"). Each switch can be turned off on its own, for the ablation; the defaults are the settings that lifted the
-/// LLM side on every ranking dataset here (docs/results). A recommender built without these options (null) is the first build's: ID rows of the shared module only, raw dot products, and the LLM phase writes the shared
-/// tables.
+/// LLM side on every ranking dataset here (docs/results). A recommender built without these options (null) is the first
+/// build's: ID rows of the shared module only, raw dot products, and the LLM phase writes the shared tables.
 /// </summary>
 public sealed record LlmTowerOptions
 {
