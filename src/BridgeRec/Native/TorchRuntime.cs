@@ -5,7 +5,8 @@ namespace BridgeRec.Native;
 
 /// <summary>
 /// One place that prepares TorchSharp's native libraries before first use. It runs as this
-/// assembly's module initializer, so any BridgeRec entry point gets a working TorchSharp.
+/// assembly's module initializer, so any BridgeRec entry point gets a working TorchSharp, and
+/// glibc's allocator tuned for libtorch's large temporaries (<see cref="MallocTuning"/>).
 /// </summary>
 public static class TorchRuntime
 {
@@ -27,6 +28,7 @@ public static class TorchRuntime
         {
             if (_prepared) return;
             _prepared = true;
+            MallocTuning.Apply();
             if (!OperatingSystem.IsLinux()) { Status = "not Linux: nothing to do"; return; }
             if (LibStdCxxCompat.SystemLibStdCxxHas(LibStdCxxCompat.RequiredVersion))
             {
