@@ -17,7 +17,7 @@ public static class BdlmCommand
     static readonly Option<int?> Rounds = new("--rounds") { Description = "rounds of (LLM phase, DSM phase) (default 2)" };
     static readonly Option<double?> Lambda = new("--lambda") { Description = "weight of the distillation terms; 0 = plain alternating updates of the shared module (default 0.5)" };
     static readonly Option<double?> Tau = new("--tau") { Description = "temperature of the KL distillation (--distill kl) (default 2)" };
-    static readonly Option<string?> Distill = new("--distill") { Description = "distillation both ways: rank (the teacher's top-K unseen items, position-weighted, gated by rank discrepancy) or kl (full-softmax KL) (default rank)" };
+    static readonly Option<string?> Distill = new("--distill") { Description = "distillation both ways: rank (the teacher's top-K unseen items, position-weighted, gated by rank discrepancy) or kl (full-softmax KL) (default: kl for LightGCN and MF, rank for SASRec)" };
     static readonly Option<int?> TopK = new("--top-k") { Description = "K of the rank distillation (default 20)" };
     static readonly Option<bool> NoGate = new("--no-gate") { Description = "rank distillation of every top-K item, not only those the student ranks lower" };
     static readonly Option<bool> NoResidual = new("--no-private-rows") { Description = "the LLM trains the shared tables itself instead of private residual rows over them" };
@@ -34,7 +34,8 @@ public static class BdlmCommand
     static readonly Option<double?> LrAdapters = new("--lr-adapters") { Description = "learning rate of A_in / A_out and the item tower's text projection (default 0.0001)" };
     static readonly Option<double?> LrBackbone = new("--lr-backbone") { Description = "learning rate of the trainable backbone weights (LoRA or all) (default 0.0001)" };
     static readonly Option<double?> DsmLr = new("--dsm-lr") { Description = "learning rate of the DSM phases (default: a tenth of the stage-0 DSM's)" };
-    static readonly Option<bool> DsmFresh = new("--dsm-fresh") { Description = "each DSM phase trains the DSM again from its initial weights for a whole early-stopped run, with the distillation from that round's LLM (default: continue from where the LLM phase left it)" };
+    static readonly Option<bool> DsmFresh = new("--dsm-fresh") { Description = "each DSM phase trains the DSM again from its initial weights for a whole early-stopped run, with the distillation from that round's LLM (the default for LightGCN and MF)" };
+    static readonly Option<bool> NoDsmFresh = new("--no-dsm-fresh") { Description = "each DSM phase continues from where the LLM phase left the DSM (dsm-epochs at a tenth of its rate; the default for SASRec)" };
     static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
     static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
     static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
@@ -44,11 +45,12 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
             var defaults = new BdlmOptions();
+            if (p.GetValue(DsmFresh) && p.GetValue(NoDsmFresh)) throw new ArgumentException("--dsm-fresh and --no-dsm-fresh: give one");
             var options = defaults with
             {
                 Rounds = p.GetValue(Rounds) ?? defaults.Rounds,
@@ -62,7 +64,8 @@ public static class BdlmCommand
                 DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,
                 LrIsm = p.GetValue(LrIsm) ?? defaults.LrIsm,
                 DsmLr = p.GetValue(DsmLr) ?? defaults.DsmLr,
-                DsmFresh = p.GetValue(DsmFresh),
+                // unset: decided by the stage-0 DSM (fresh for LightGCN and MF, continued for SASRec).
+                DsmFresh = p.GetValue(DsmFresh) ? true : p.GetValue(NoDsmFresh) ? false : defaults.DsmFresh,
                 LrAdapters = p.GetValue(LrAdapters) ?? defaults.LrAdapters,
                 LrBackbone = p.GetValue(LrBackbone) ?? defaults.LrBackbone,
                 Seed = p.GetValue(Options.Seed) ?? defaults.Seed,

@@ -57,7 +57,8 @@ public static class DemoCommand
     /// <summary>
     /// The demo's experiment: the settings of experiments/ml-100k-loo-dsm-rows.json (the LLM reads LightGCN's final rows
     /// and starts from its scores, LLM learning rates 1e-4: chosen on ML-100K's validation, and the LLM side's best on
-    /// anime, book-crossing and Amazon Scientific too) on MovieLens-100K's own files, one seed.
+    /// anime, book-crossing and Amazon Scientific too) on MovieLens-100K's own files, one seed; the distillation and the
+    /// DSM phase are BDLM's defaults (full-softmax KL, each DSM phase retrained from its initial weights).
     /// </summary>
     internal static ExperimentConfig Config(string ml100k, string output, int seed, int epochs, int rounds) => new()
     {

@@ -34,7 +34,12 @@ public static class BdlmPipeline
         if (spec.Tower is { DsmRows: true } && dsm is SasRec)
             throw new ArgumentException("tower.dsm_rows (--dsm-rows) with a SASRec DSM: SASRec gives the LLM its users through its user encoder; dsm_rows applies to LightGCN and MF");
         if (spec.Tower is { } tower) spec = spec with { Tower = tower.ResolvedFor(dsmHasFinalRows: dsm is not SasRec) };
-        string settings = Settings(dsmConfig, spec, options);
+        // bdlm.distill and bdlm.dsm_fresh likewise (KL and the fresh phase for LightGCN and MF, rank and the continued phase for SASRec).
+        if (options.Distill == "kl" && dsm is SasRec && options.Lambda > 0)
+            throw new ArgumentException("bdlm.distill kl (--distill kl) with a SASRec DSM: a sequential DSM distils by ranking only; use rank");
+        options = options.ResolvedFor(rankingWithRows: dsm is not SasRec);
+        // dsm_fresh off is written as absent, as before it had a default: the same command finds its own folder again.
+        string settings = Settings(dsmConfig, spec, options.Fresh ? options : options with { DsmFresh = null });
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);
         string monitor = dsmConfig.Train.Monitor;
@@ -43,7 +48,7 @@ public static class BdlmPipeline
         var test = RankingEvaluator.ForTest(split, ranking);
 
         // bdlm.dsm_fresh: the weights the stage-0 DSM started from, rebuilt from its configuration (built seeded, before the seed below).
-        using var initial = options.DsmFresh ? DsmFactory.InitialState(dsmConfig, split, new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)) : null;
+        using var initial = options.Fresh ? DsmFactory.InitialState(dsmConfig, split, new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)) : null;
         // Seeded before any weight is made: the LoRA adapters that SetTrainingMode adds draw from it too.
         TorchRuntime.Seed(options.Seed);
         var (backbone, tokenizer) = spec.Backbone.Load();
@@ -56,7 +61,8 @@ public static class BdlmPipeline
         // A sequential DSM loaded from its folder reads train + validation (the test-time view): BDLM trains and validates
         // it on the training histories, or its validation would read the very item it is asked for.
         dsm.UseHistories(Histories.Of(split, includeValidation: false));
-        trainer ??= new BdlmTrainer(options, dsmConfig.Train) { InitialDsm = initial };
+        trainer ??= new BdlmTrainer(options, dsmConfig.Train);
+        trainer.InitialDsm ??= initial; // a caller's trainer (the bdlm verb's, with its progress lines) gets them too
         try
         {
             var result = trainer.Run(dsm, llm, split, m => validation.Evaluate(m.ScoreAll).ToDictionary(), monitor, ct);

@@ -23,9 +23,14 @@ public sealed record BdlmOptions
     /// <summary>
     /// The ranking protocol's distillation, both directions: "rank" (the teacher's top-K unseen items, weighted by rank
     /// position and gated by rank discrepancy: <see cref="RankDistillation"/>) or "kl" (the first build's full-softmax KL
-    /// toward the teacher). Click-through keeps its Bernoulli KL.
+    /// toward the teacher). Click-through keeps its Bernoulli KL. Null (the default): decided by the DSM
+    /// (<see cref="ResolvedFor"/>): kl for LightGCN and MF on ranking data, rank for SASRec; "rank" before 2026-12-02.
     /// </summary>
-    public string Distill { get; init; } = "rank";
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Distill { get; init; }
+    /// <summary><see cref="Distill"/> as training reads it; only a resolved options record has it (<see cref="ResolvedFor"/>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string DistillKind => Distill ?? throw new InvalidOperationException("bdlm.distill is unset: BdlmOptions.ResolvedFor decides it from the DSM before training");
     /// <summary>K of the rank distillation: how many of the teacher's top unseen items per user it teaches.</summary>
     public int TopK { get; init; } = 20;
     /// <summary>
@@ -70,16 +75,31 @@ public sealed record BdlmOptions
     /// left the shared module for <see cref="DsmEpochs"/> epochs. <see cref="DsmLr"/>, when set, is its rate. The gate
     /// compares the teacher with the DSM as it stood before the phase. Off: the continued phase.
     /// </summary>
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
-    public bool DsmFresh { get; init; }
+    /// <para>Null (the default): decided by the DSM (<see cref="ResolvedFor"/>): on for LightGCN and MF on ranking data, off
+    /// for SASRec and click-through; off before 2026-12-02.</para>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public bool? DsmFresh { get; init; }
+    /// <summary><see cref="DsmFresh"/> as training reads it; only a resolved options record has it (<see cref="ResolvedFor"/>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Fresh => DsmFresh ?? throw new InvalidOperationException("bdlm.dsm_fresh is unset: BdlmOptions.ResolvedFor decides it from the DSM before training");
     public int Seed { get; init; } = 2020;
+
+    /// <summary>
+    /// These options with <see cref="Distill"/> and <see cref="DsmFresh"/> decided where they are unset:
+    /// <paramref name="rankingWithRows"/> (LightGCN or MF, with or without text, on ranking data) gets the fresh DSM phase
+    /// with full-softmax KL, which on ML-100K's ablation was the one setting in which both models rose on validation in
+    /// every round of every seed, and which held on book-crossing (docs/benchmarks.md); SASRec (it distils by ranking
+    /// only) and click-through (it continues its DSM) keep rank distillation and the continued phase.
+    /// </summary>
+    public BdlmOptions ResolvedFor(bool rankingWithRows) => Distill is not null && DsmFresh is not null ? this
+        : this with { Distill = Distill ?? (rankingWithRows ? "kl" : "rank"), DsmFresh = DsmFresh ?? rankingWithRows };
 
     public void Validate()
     {
         if (Rounds < 0) throw new ArgumentOutOfRangeException(nameof(Rounds), $"rounds must be >= 0 (got {Rounds})");
         if (Lambda < 0) throw new ArgumentOutOfRangeException(nameof(Lambda), $"lambda must be >= 0 (got {Lambda})");
         if (!(Tau > 0)) throw new ArgumentOutOfRangeException(nameof(Tau), $"tau must be > 0 (got {Tau})");
-        if (Distill is not ("rank" or "kl")) throw new ArgumentException($"bdlm.distill '{Distill}': expected rank or kl", nameof(Distill));
+        if (Distill is not (null or "rank" or "kl")) throw new ArgumentException($"bdlm.distill '{Distill}': expected rank or kl", nameof(Distill));
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), $"bdlm.top_k must be >= 1 (got {TopK})");
         if (DsmLr is not null && !(DsmLr > 0)) throw new ArgumentOutOfRangeException(nameof(DsmLr), $"dsm lr must be > 0 (got {DsmLr})");
         if (DistillSlate is < 2) throw new ArgumentOutOfRangeException(nameof(DistillSlate), $"distill slate must be >= 2 (got {DistillSlate})");
@@ -135,7 +155,8 @@ public interface IBdlmProtocol
 /// </summary>
 public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : IDisposable
 {
-    public BdlmOptions Options { get; } = options;
+    /// <summary>The settings; <see cref="BdlmOptions.Distill"/> and <see cref="BdlmOptions.DsmFresh"/> left unset are decided when a run starts (<see cref="BdlmOptions.ResolvedFor"/>).</summary>
+    public BdlmOptions Options { get; private set; } = options;
     public DsmOptions DsmOptions { get; } = dsmOptions;
     public Action<string>? Log { get; init; }
     /// <summary>(round, examples done, examples) during each LLM phase's epochs.</summary>
@@ -144,20 +165,24 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
     /// The DSM's weights before stage 0 trained them: where each DSM phase starts with <see cref="BdlmOptions.DsmFresh"/>
     /// (required then). The caller owns it.
     /// </summary>
-    public DsmState? InitialDsm { get; init; }
+    public DsmState? InitialDsm { get; set; }
 
     /// <summary>The LLM's best round (the shared module as it left it and every weight it trained); null before a round ran. The trainer owns it.</summary>
     public LlmState? BestLlm { get; private set; }
 
     /// <summary>Ranking BDLM (<see cref="RankingProtocol"/>) on <paramref name="split"/>.</summary>
     public BdlmResult Run(DomainModel dsm, LlmRecommender llm, Split split,
-        Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, CancellationToken ct = default) =>
-        Run(dsm, llm, new RankingProtocol(split, validate, monitor, Options, DsmOptions), ct);
+        Func<IRecommender, IReadOnlyDictionary<string, double>> validate, string monitor, CancellationToken ct = default)
+    {
+        Options = Options.ResolvedFor(rankingWithRows: dsm is not SasRec);
+        return Run(dsm, llm, new RankingProtocol(split, validate, monitor, Options, DsmOptions), ct);
+    }
 
     public BdlmResult Run(DomainModel dsm, LlmRecommender llm, IBdlmProtocol protocol, CancellationToken ct = default)
     {
+        Options = Options.ResolvedFor(rankingWithRows: protocol is RankingProtocol && dsm is not SasRec);
         Options.Validate();
-        if (Options.DsmFresh && InitialDsm is null)
+        if (Options.Fresh && InitialDsm is null)
             throw new InvalidOperationException("bdlm.dsm_fresh: each DSM phase starts from the DSM's initial weights, and none were given (BdlmTrainer.InitialDsm); ranking experiments and the bdlm verb give them, click-through runs do not support it");
         string monitor = protocol.Monitor;
         var rounds = new List<RoundReport>();
@@ -187,7 +212,7 @@ public sealed class BdlmTrainer(BdlmOptions options, DsmOptions dsmOptions) : ID
                     BestLlm = LlmState.Capture(llm, protocol.LlmParameters);
                 }
                 // The objective was made (its gate read the DSM) before a fresh phase puts the initial weights back.
-                if (Options.DsmFresh) dsm.Restore(InitialDsm!);
+                if (Options.Fresh) dsm.Restore(InitialDsm!);
                 var dsmPhase = new DsmTrainer(protocol.DsmPhaseOptions(round))
                 {
                     OnEpoch = e => Log?.Invoke(FormattableString.Invariant($"round {round} DSM phase: epoch {e.Epoch}/{e.Epochs}, loss {e.Loss:F4} ({e.Seconds:F2}s)")),

@@ -36,9 +36,12 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
 
     /// <summary>The LLM's distillation term from a frozen DSM teacher as <paramref name="options"/> set it (null when lambda is 0): BDLM's LLM phase and the one-way baseline.</summary>
     public static ILlmDistillation? LlmDistillationFrom(DomainModel dsm, UserItemIndex train, BdlmOptions options) =>
+        LlmDistillationFromResolved(dsm, train, options.ResolvedFor(rankingWithRows: dsm is not SasRec));
+
+    static ILlmDistillation? LlmDistillationFromResolved(DomainModel dsm, UserItemIndex train, BdlmOptions options) =>
         options.Lambda <= 0 ? null
-        : options.Distill == "rank" && dsm is SasRec sequential ? new SequentialLlmRankDistillation(sequential, options.TopK, options.Lambda, options.Gate)
-        : options.Distill == "rank" ? new LlmRankDistillation(dsm, train, options.TopK, options.Lambda, options.Gate)
+        : options.DistillKind == "rank" && dsm is SasRec sequential ? new SequentialLlmRankDistillation(sequential, options.TopK, options.Lambda, options.Gate)
+        : options.DistillKind == "rank" ? new LlmRankDistillation(dsm, train, options.TopK, options.Lambda, options.Gate)
         : new SoftmaxDistillation(dsm.FinalEmbeddings(), options.Tau, options.Lambda);
 
     public LlmPass ScoreLlm(LlmRecommender llm, DomainModel dsm, int round)
@@ -47,7 +50,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
         var teacher = CacheScores(llm);
         var validation = validate(new PrecomputedScores(llm.Name, teacher));
         DsmRankDistillation? rank = null;
-        if (options.Lambda > 0 && options.Distill == "rank")
+        if (options.Lambda > 0 && options.DistillKind == "rank")
         {
             var users = Enumerable.Range(0, _sequences.Length).Where(u => _sequences[u].Count > 0).ToArray();
             rank = new DsmRankDistillation(teacher, users, dsm, _train, options.TopK, options.Lambda, options.Gate, unchecked(options.Seed * 104729 + round));
@@ -66,7 +69,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     /// With <see cref="BdlmOptions.DsmFresh"/>: the DSM's own settings (a whole early-stopped run), a seed per round, and
     /// <see cref="BdlmOptions.DsmLr"/> when set.</remarks>
     public DsmOptions DsmPhaseOptions(int round) =>
-        options.DsmFresh ? dsmOptions with { Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr } :
+        options.Fresh ? dsmOptions with { Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr } :
         dsmOptions with
         {
             Epochs = options.DsmEpochs, Patience = 0, Seed = dsmOptions.Seed + 1000 * round, Lr = options.DsmLr ?? dsmOptions.Lr * BdlmOptions.DsmLrShare,

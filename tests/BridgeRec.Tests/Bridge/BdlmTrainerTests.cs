@@ -75,7 +75,7 @@ public class BdlmTrainerTests
         new DsmTrainer(dsmOptions with { Epochs = 3 }).Fit(dsm, train, m => validation.Evaluate(m.ScoreAll).ToDictionary());
 
         var ismBeforeRounds = dsm.Ism.Items.detach().clone();
-        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 1, Lambda = lambda, LlmEpochs = 1, LlmBatch = 8, DsmEpochs = 2 }, dsmOptions);
+        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 1, Lambda = lambda, LlmEpochs = 1, LlmBatch = 8, DsmEpochs = 2, Distill = "rank", DsmFresh = false }, dsmOptions);
         var result = trainer.Run(dsm, llm, split, m => validation.Evaluate(m.ScoreAll).ToDictionary(), "hr@10");
 
         Assert.Equal(2, result.Rounds.Count);

@@ -207,7 +207,7 @@ public class BdlmLoopStateTests
         var stage0 = ism.Items.detach().clone().data<float>().ToArray();
         var dsmOptions = new DsmOptions { Batch = 64, Monitor = "score" };
         var protocol = new RecordingProtocol(train, dsmOptions);
-        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 3, ResumeFromBest = resumeFromBest }, dsmOptions);
+        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 3, ResumeFromBest = resumeFromBest, Distill = "rank", DsmFresh = false }, dsmOptions);
         var result = trainer.Run(dsm, llm, protocol);
 
         Assert.Equal(0, result.BestDsmRound);
@@ -264,7 +264,7 @@ public class BdlmLoopStateTests
         var dsmOptions = new DsmOptions { Epochs = 300, Lr = 0.005, Patience = 7, EvalEvery = 10, Seed = 3, Monitor = "hr@10" };
         var fresh = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions { DsmFresh = true }, dsmOptions).DsmPhaseOptions(2);
         Assert.Equal(dsmOptions with { Seed = 2003 }, fresh);
-        var continued = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions(), dsmOptions).DsmPhaseOptions(2);
+        var continued = new RankingProtocol(split, _ => new Dictionary<string, double>(), "hr@10", new BdlmOptions { DsmFresh = false }, dsmOptions).DsmPhaseOptions(2);
         Assert.Equal(20, continued.Epochs);
         Assert.Equal(0.0005, continued.Lr, 12);
 

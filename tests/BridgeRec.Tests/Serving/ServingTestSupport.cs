@@ -49,7 +49,7 @@ public static class ServingFolders
             Backbone = new BackboneSettings { Lora = new LoraOptions { Rank = 4 } },
             Tower = new LlmTowerOptions(),
         };
-        BdlmPipeline.Run(config, split, dsm, spec, new BdlmOptions { Rounds = 1, LlmEpochs = 1, LlmBatch = 8, DsmEpochs = 1, LrAdapters = 0.01 }, dir);
+        BdlmPipeline.Run(config, split, dsm, spec, new BdlmOptions { Rounds = 1, LlmEpochs = 1, LlmBatch = 8, DsmEpochs = 1, LrAdapters = 0.01, DsmFresh = false }, dir);
         return dir;
     }
 

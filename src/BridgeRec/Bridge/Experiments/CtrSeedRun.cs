@@ -35,7 +35,7 @@ internal sealed class CtrSeedRun
     {
         _r = r; _c = r.Config; _ds = ds; _data = data; _o = ds.CtrSettings; _seed = seed; _hash = hash; _missing = missing; _done = done;
         _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
-        _bdlm = _c.Bdlm with { Seed = seed };
+        _bdlm = _c.BdlmFor(ds) with { Seed = seed };
         if (_o.LlmValidationRows is int n && n < data.Validation.Count)
         {
             var pick = Enumerable.Range(0, data.Validation.Count).ToArray();

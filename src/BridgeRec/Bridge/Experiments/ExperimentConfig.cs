@@ -114,6 +114,13 @@ public sealed record ExperimentConfig
     /// </summary>
     public LlmTowerOptions TowerFor(ExperimentDataset dataset) =>
         Tower.ResolvedFor(dsmHasFinalRows: !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text"));
+    /// <summary>
+    /// <see cref="Bdlm"/> as runs on <paramref name="dataset"/> use it: bdlm.distill and bdlm.dsm_fresh decided where the
+    /// config leaves them unset (KL and the fresh phase for LightGCN and MF on ranking data; rank distillation and the
+    /// continued phase for SASRec and click-through; <see cref="BdlmOptions.ResolvedFor"/>).
+    /// </summary>
+    public BdlmOptions BdlmFor(ExperimentDataset dataset) =>
+        Bdlm.ResolvedFor(rankingWithRows: !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text"));
     /// <summary>Validation metric for early stopping and for picking each model's best round (also the claims' metric).</summary>
     public string Monitor { get; init; } = "hr@10";
     /// <summary>Output folder; null: results/&lt;name&gt;.</summary>
@@ -167,7 +174,7 @@ public sealed record ExperimentConfig
         if (Tower.DsmRows == true && Dsm.Model is "sasrec" or "sasrec+text")
             throw new ArgumentException($"experiment {Name}: tower.dsm_rows with dsm.model {Dsm.Model}: SASRec gives the LLM its users through its user encoder; dsm_rows applies to lightgcn and mf (with or without +text)");
         // With SASRec on ranking data the LLM reads its user token through a copy of it, and the DSM phase distils by ranking only (click-through distils pointwise).
-        if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill != "rank" && Datasets.Any(d => !d.IsCtr))
+        if ((Dsm.Model is "sasrec" or "sasrec+text") && Methods.Any(m => m is "one-way" or "bdlm") && Bdlm.Lambda > 0 && Bdlm.Distill is not (null or "rank") && Datasets.Any(d => !d.IsCtr))
             throw new ArgumentException($"experiment {Name}: bdlm.distill '{Bdlm.Distill}' with dsm.model sasrec: a sequential DSM distils by ranking only; use \"distill\": \"rank\"");
         Dsm.Sasrec?.Validate(Dsm.Dim);
         Backbone.Validate();
@@ -193,7 +200,7 @@ public sealed record ExperimentConfig
                 if (d.Subsample.Length > 0 || d.Sampled || d.UnisrecProtocol || d.ValidationUsers is not null || d.BdlmAllValidationUsers)
                     throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol, validation_users and bdlm_all_validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
-                if (Bdlm.DsmFresh) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
+                if (Bdlm.DsmFresh == true) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
                 d.CtrSettings.Validate();
                 continue;
             }
@@ -226,7 +233,10 @@ public sealed record ExperimentConfig
     {
         // The tower as the runs use it: a config that leaves dsm_rows unset hashes as on or off, never as the unset key
         // that meant off before it had a default.
-        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null, Tower = TowerFor(dataset) };
+        // BDLM's settings likewise as the runs use them; dsm_fresh off hashes as absent, the way it was written before it had a default.
+        var bdlm = BdlmFor(dataset);
+        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null, Tower = TowerFor(dataset),
+            Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);

@@ -41,6 +41,7 @@ internal sealed class RankingSeedRun
     readonly SampledRankingEvaluator? _sampled;
     readonly int[] _countPerUser, _countPerItem;
     readonly DsmOptions _dsmOptions;
+    readonly BdlmOptions _bdlm; // the config's, with what it leaves unset decided for this dataset
     ItemTextCache? _itemTexts;
 
     public RankingSeedRun(ExperimentRunner r, ExperimentDataset ds, Split split, double fraction, int seed, string hash, List<string> missing, Action<RunRow> done)
@@ -67,6 +68,7 @@ internal sealed class RankingSeedRun
         _countPerUser = Enumerable.Range(0, d.NumUsers).Select(_train.CountOf).ToArray();
         _countPerItem = _train.ItemDegrees();
         _dsmOptions = _c.Dsm.Train with { Seed = seed, Monitor = _c.Monitor };
+        _bdlm = _c.BdlmFor(ds);
     }
 
     IReadOnlyDictionary<string, double> Validate(IRecommender m) => _validation.Evaluate(m.ScoreAll, _validationUsers).ToDictionary();
@@ -191,7 +193,7 @@ internal sealed class RankingSeedRun
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
             PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim), tower: _c.TowerFor(_ds).ForTextOnly());
-        var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
+        var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
         _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit), validation: KeptEpoch(fit)));
@@ -218,7 +220,7 @@ internal sealed class RankingSeedRun
         _r.Log($"training one-way (stage-0 {_c.Dsm.Model} module frozen into the LLM, {LlmEpochs} epochs, seed {_seed})");
         var sw = Stopwatch.StartNew();
         var (dsm, llm) = Stage0WithLlm(stage0);
-        var fit = LlmFineTuner.Fit(llm, _c.Bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _c.Bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("one-way: users"));
+        var fit = LlmFineTuner.Fit(llm, _bdlm.Lambda > 0 ? dsm : null, _split, Validate, _c.Monitor, _bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("one-way: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
         _done(Evaluate("one-way", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit), validation: KeptEpoch(fit)));
@@ -228,12 +230,12 @@ internal sealed class RankingSeedRun
 
     void RunBdlm(DsmState stage0)
     {
-        _r.Log($"training bdlm ({_c.Bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
+        _r.Log($"training bdlm ({_bdlm.Rounds} rounds from the stage-0 {_c.Dsm.Model}, seed {_seed})");
         var sw = Stopwatch.StartNew();
         // bdlm.dsm_fresh: the weights stage 0 started from (built, seeded, as stage 0 was), before the LLM is made and seeded.
-        using var initial = _c.Bdlm.DsmFresh ? DsmFactory.InitialState(DsmConfig(_c.Dsm.Model), _split, _train) : null;
+        using var initial = _bdlm.Fresh ? DsmFactory.InitialState(DsmConfig(_c.Dsm.Model), _split, _train) : null;
         var (dsm, llm) = Stage0WithLlm(stage0);
-        using var trainer = new BdlmTrainer(_c.Bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds(), InitialDsm = initial };
+        using var trainer = new BdlmTrainer(_bdlm with { Seed = _seed, FreezeIsmInLlm = false }, _dsmOptions) { Log = s => _r.Log("  " + s), Progress = ProgressOfRounds(), InitialDsm = initial };
         var result = trainer.Run(dsm, llm, _split, ValidateBdlm, _c.Monitor, _r.Ct);
         double secs = sw.Elapsed.TotalSeconds;
         var rounds = RoundRow.FromRounds(result);

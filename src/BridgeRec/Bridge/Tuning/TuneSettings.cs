@@ -64,17 +64,20 @@ public sealed class SearchSpace
 
     /// <summary>
     /// The default space when the config gives none: BDLM's loop settings around the shipped defaults (since 2026-12-02
-    /// the LLM's learning rates at 1e-4, raw dot products and the user skip; before, 1e-3 and temperatures 0.05-0.1).
-    /// Every value applies to every DSM and protocol, so the same space serves any dataset.
+    /// the LLM's learning rates at 1e-4, raw dot products and the user skip; before, 1e-3 and temperatures 0.05-0.1). tau
+    /// is KL's (the default distillation for LightGCN and MF), top_k and gate the rank distillation's (SASRec's), dsm_epochs
+    /// the continued phase's; dsm_lr null is the phase's own default rate. Every value applies to every DSM and protocol,
+    /// so the same space serves any dataset.
     /// </summary>
     public const string DefaultJson = """
         {
           "bdlm.lambda": [0.1, 0.5, 1.0, 2.0],
+          "bdlm.tau": [1.0, 2.0, 4.0],
           "bdlm.top_k": [10, 20, 50],
           "bdlm.gate": [true, false],
           "bdlm.lr_ism": [3e-5, 1e-4, 3e-4],
           "bdlm.lr_adapters": [3e-5, 1e-4, 3e-4],
-          "bdlm.dsm_lr": [3e-4, 1e-3, 2e-3],
+          "bdlm.dsm_lr": [null, 3e-4, 1e-3, 2e-3],
           "bdlm.dsm_epochs": [10, 20, 40],
           "bdlm.rounds": [1, 2, 3],
           "bdlm.llm_epochs": [1, 2],

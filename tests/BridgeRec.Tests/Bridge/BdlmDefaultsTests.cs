@@ -1,0 +1,57 @@
+using BridgeRec.Bridge;
+using BridgeRec.Bridge.Experiments;
+using BridgeRec.Data;
+
+namespace BridgeRec.Tests.Bridge;
+
+/// <summary>bdlm.distill and bdlm.dsm_fresh left unset: decided by the DSM and the protocol, and hashed as decided.</summary>
+public class BdlmDefaultsTests
+{
+    [Fact]
+    public void UnsetDistillationAndPhaseAreDecidedByTheDsm()
+    {
+        var unset = new BdlmOptions();
+        Assert.Null(unset.Distill);
+        Assert.Null(unset.DsmFresh);
+        Assert.Throws<InvalidOperationException>(() => unset.DistillKind); // training never reads an undecided value
+        Assert.Throws<InvalidOperationException>(() => unset.Fresh);
+        unset.Validate(); // unset is valid
+
+        var rows = unset.ResolvedFor(rankingWithRows: true);
+        Assert.Equal(("kl", true), (rows.DistillKind, rows.Fresh));
+        var sequential = unset.ResolvedFor(rankingWithRows: false);
+        Assert.Equal(("rank", false), (sequential.DistillKind, sequential.Fresh));
+        // What is set stays set.
+        var set = new BdlmOptions { Distill = "rank", DsmFresh = false }.ResolvedFor(rankingWithRows: true);
+        Assert.Equal(("rank", false), (set.DistillKind, set.Fresh));
+        Assert.Equal("kl", new BdlmOptions { Distill = "kl" }.ResolvedFor(rankingWithRows: false).DistillKind);
+    }
+
+    [Fact]
+    public void AnExperimentDecidesPerDatasetAndHashesTheDecision()
+    {
+        var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
+        var ctr = new ExperimentDataset { Name = "c", Data = new DataConfig { Path = "/d", Format = "collm-ctr" } };
+        var c = new ExperimentConfig { Datasets = [ranking] };
+        c.Validate();
+        Assert.Equal(("kl", true), (c.BdlmFor(ranking).DistillKind, c.BdlmFor(ranking).Fresh)); // lightgcn+text
+        var mf = c with { Dsm = c.Dsm with { Model = "mf" } };
+        Assert.Equal(("kl", true), (mf.BdlmFor(ranking).DistillKind, mf.BdlmFor(ranking).Fresh));
+        Assert.Equal(("rank", false), (mf.BdlmFor(ctr).DistillKind, mf.BdlmFor(ctr).Fresh));
+        var sasrec = c with { Dsm = c.Dsm with { Model = "sasrec" } };
+        sasrec.Validate(); // unset is not refused with SASRec, which distils by ranking only
+        Assert.Equal(("rank", false), (sasrec.BdlmFor(ranking).DistillKind, sasrec.BdlmFor(ranking).Fresh));
+        Assert.Throws<ArgumentException>(() => (sasrec with { Bdlm = sasrec.Bdlm with { Distill = "kl" } }).Validate());
+        var ctrConfig = mf with { Datasets = [ctr], Methods = ["mf", "bdlm"], Monitor = "auc" };
+        ctrConfig.Validate(); // unset dsm_fresh is not refused on click-through; set, it is
+        Assert.Throws<ArgumentException>(() => (ctrConfig with { Bdlm = ctrConfig.Bdlm with { DsmFresh = true } }).Validate());
+
+        // Unset hashes as what it decides; the old defaults spelled out hash as they did before they were defaults
+        // (dsm_fresh false as no key), so finished rows of configs pinned to them are found again.
+        var decided = c with { Bdlm = c.Bdlm with { Distill = "kl", DsmFresh = true } };
+        var old = c with { Bdlm = c.Bdlm with { Distill = "rank", DsmFresh = false } };
+        Assert.Equal(decided.RunHash(ranking), c.RunHash(ranking));
+        Assert.NotEqual(old.RunHash(ranking), c.RunHash(ranking));
+        Assert.Equal((sasrec with { Bdlm = sasrec.Bdlm with { Distill = "rank", DsmFresh = false } }).RunHash(ranking), sasrec.RunHash(ranking));
+    }
+}
