@@ -112,15 +112,16 @@ public sealed record ExperimentConfig
     /// <see cref="Tower"/> as runs on <paramref name="dataset"/> use it: tower.dsm_rows decided when the config leaves it
     /// unset (on for LightGCN and MF on ranking data; off for SASRec and click-through; <see cref="LlmTowerOptions.ResolvedFor"/>).
     /// </summary>
-    public LlmTowerOptions TowerFor(ExperimentDataset dataset) =>
-        Tower.ResolvedFor(dsmHasFinalRows: !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text"));
+    public LlmTowerOptions TowerFor(ExperimentDataset dataset) => Tower.ResolvedFor(dsmHasFinalRows: RankingWithRows(dataset));
     /// <summary>
     /// <see cref="Bdlm"/> as runs on <paramref name="dataset"/> use it: bdlm.distill and bdlm.dsm_fresh decided where the
     /// config leaves them unset (KL and the fresh phase for LightGCN and MF on ranking data; rank distillation and the
     /// continued phase for SASRec and click-through; <see cref="BdlmOptions.ResolvedFor"/>).
     /// </summary>
-    public BdlmOptions BdlmFor(ExperimentDataset dataset) =>
-        Bdlm.ResolvedFor(rankingWithRows: !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text"));
+    public BdlmOptions BdlmFor(ExperimentDataset dataset) => Bdlm.ResolvedFor(rankingWithRows: RankingWithRows(dataset));
+
+    /// <summary>Whether runs on <paramref name="dataset"/> rank with LightGCN or MF (final rows to read; what the unset defaults are decided by).</summary>
+    bool RankingWithRows(ExperimentDataset dataset) => !dataset.IsCtr && Dsm.Model is not ("sasrec" or "sasrec+text");
     /// <summary>Validation metric for early stopping and for picking each model's best round (also the claims' metric).</summary>
     public string Monitor { get; init; } = "hr@10";
     /// <summary>Output folder; null: results/&lt;name&gt;.</summary>
