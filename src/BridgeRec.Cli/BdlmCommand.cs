@@ -14,7 +14,8 @@ public static class BdlmCommand
 {
     static readonly Option<string> From = new("--from") { Description = "trained DSM folder (from 'bridgerec train'): stage 0", Required = true };
     static readonly Option<string> Out = new("--out") { Description = "model folder to write (DSM + LLM)", DefaultValueFactory = _ => "runs/bdlm" };
-    static readonly Option<int?> Rounds = new("--rounds") { Description = "rounds of (LLM phase, DSM phase) (default 2)" };
+    static readonly Option<int?> Rounds = new("--rounds") { Description = "rounds of (LLM phase, DSM phase); with --round-patience, the most that run (default 5)" };
+    static readonly Option<int?> RoundPatience = new("--round-patience") { Description = "stop the rounds once this many in a row raised neither model's validation figure; 0: every round runs (default 2)" };
     static readonly Option<double?> Lambda = new("--lambda") { Description = "weight of the distillation terms; 0 = plain alternating updates of the shared module (default 0.5)" };
     static readonly Option<double?> Tau = new("--tau") { Description = "temperature of the KL distillation (--distill kl) (default 2)" };
     static readonly Option<string?> Distill = new("--distill") { Description = "distillation both ways: rank (the teacher's top-K unseen items, position-weighted, gated by rank discrepancy) or kl (full-softmax KL) (default: kl for LightGCN and MF, rank for SASRec)" };
@@ -45,7 +46,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, RoundPatience, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -54,6 +55,7 @@ public static class BdlmCommand
             var options = defaults with
             {
                 Rounds = p.GetValue(Rounds) ?? defaults.Rounds,
+                RoundPatience = p.GetValue(RoundPatience) is int patience ? (patience == 0 ? null : patience) : defaults.RoundPatience,
                 Lambda = p.GetValue(Lambda) ?? defaults.Lambda,
                 Tau = p.GetValue(Tau) ?? defaults.Tau,
                 Distill = p.GetValue(Distill) ?? defaults.Distill,

@@ -131,6 +131,8 @@ public static class BdlmPipeline
             [ModelFolder.SettingsField] = settings,
             ["seconds"] = run.Seconds,
             ["rounds"] = options.Rounds,
+            ["round_patience"] = options.RoundPatience,
+            ["rounds_run"] = run.Train.Rounds.Count - 1,
             ["lambda"] = options.Lambda,
             ["tau"] = options.Tau,
             ["test_protocol"] = run.DsmTest.Protocol,

@@ -107,10 +107,11 @@ public static class LlmTraining
     /// <summary>
     /// An LLM on its own: <paramref name="epochs"/> epochs, <paramref name="validate"/> after each, ending with the best
     /// epoch's trained weights (the LLM's and the objective's). The shared module trains only when <paramref name="trainIsm"/>.
+    /// With <paramref name="patience"/>, training stops once that many epochs in a row did not beat the best validation figure.
     /// </summary>
     public static LlmFit Fit(LlmRecommender llm, ILlmObjective objective, LlmTrainingOptions o, int epochs, bool trainIsm,
         Func<IReadOnlyDictionary<string, double>> validate, string monitor, Random rng,
-        Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default)
+        Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default, int? patience = null)
     {
         using var trainability = llm.Ism.Trainable(trainIsm);
         var optimizers = Optimizers(llm, objective, o, trainIsm);
@@ -135,6 +136,11 @@ public static class LlmTraining
                     if (best is not null) foreach (var t in best) t.Dispose();
                     using var _ = no_grad();
                     best = trained.Select(p => p.detach().clone()).ToArray();
+                }
+                if (patience is int p && epoch - bestEpoch >= p && epoch < epochs)
+                {
+                    log?.Invoke($"  stopping after epoch {epoch}: {epoch - bestEpoch} epoch(s) without a gain on validation {monitor} (patience {p}); best epoch {bestEpoch}");
+                    break;
                 }
             }
             if (best is not null)

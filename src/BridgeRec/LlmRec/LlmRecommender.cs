@@ -307,6 +307,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
     public Tensor CatalogLogits(Tensor queries)
     {
         var s = queries.matmul(ItemTable().t());
+        if (_textItems?.Bias is { } prior) s = s.Plus(prior);
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias);
     }
 
@@ -325,6 +326,7 @@ public sealed class LlmRecommender : nn.Module, IRecommender
         var h = Query(Encode(batch), PromptUsers(batch));
         var idx = tensor(candidates, device: h.device);
         var s = (h * ItemTable().index_select(0, idx)).sum(1);
+        if (_textItems?.Bias is { } prior) s = s.Plus(prior.index_select(0, idx));
         return Ism.ItemBias is null ? s : s.Plus(Ism.ItemBias.index_select(0, idx));
     }
 
@@ -456,12 +458,24 @@ public sealed class TextItemTable : nn.Module
     readonly Tensor _features;
     readonly Linear proj;
 
-    public TextItemTable(Tensor features, int dim) : base("text_items")
+    /// <param name="trainCounts">training interactions per item: with them the table has a trained per-item bias, started at
+    /// log(1 + count) (<see cref="LlmTowerOptions.PopularityPrior"/>); null: none</param>
+    public TextItemTable(Tensor features, int dim, IReadOnlyList<int>? trainCounts = null) : base("text_items")
     {
         _features = features.detach();
         proj = nn.Linear(features.shape[1], dim, hasBias: false);
         register_module("proj", proj);
+        if (trainCounts is not null)
+        {
+            if (trainCounts.Count != features.shape[0])
+                throw new ArgumentException($"popularity prior: {trainCounts.Count} item counts for {features.shape[0]} items' text features", nameof(trainCounts));
+            Bias = new Parameter(tensor(trainCounts.Select(c => (float)Math.Log(1.0 + c)).ToArray(), device: features.device));
+            register_parameter("bias", Bias);
+        }
     }
+
+    /// <summary>The per-item bias of <see cref="LlmTowerOptions.PopularityPrior"/>; null without it.</summary>
+    public Parameter? Bias { get; }
 
     public Tensor Table() => proj.forward(_features);
 

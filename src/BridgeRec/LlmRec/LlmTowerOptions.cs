@@ -55,6 +55,16 @@ public sealed record LlmTowerOptions
     /// </summary>
     public LlmTowerOptions ResolvedFor(bool dsmHasFinalRows) => DsmRows is not null ? this : this with { DsmRows = dsmHasFinalRows && Residual };
 
+    /// <summary>
+    /// The text-only LLM (llm-text) adds a per-item bias to its scores, started at log(1 + the item's training interactions)
+    /// and trained with its adapters. Under softmax cross-entropy, log frequency is what a popularity-only model's logits
+    /// are, so the baseline starts at popularity's ranking and learns from the text what to add. Only llm-text reads it:
+    /// BDLM's LLM and one-way read the DSM's rows, which carry popularity. Items never in training (new items) get the
+    /// bias of an item with no interactions, 0. Null or false (the default): no bias, the text-only LLM as before.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PopularityPrior { get; init; }
+
     /// <summary>The temperature of the text-only LLM (llm-text) when the tower has none: UniSRec's.</summary>
     public const double TextOnlyTemperature = 0.07;
 

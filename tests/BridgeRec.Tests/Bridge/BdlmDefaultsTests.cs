@@ -54,4 +54,47 @@ public class BdlmDefaultsTests
         Assert.NotEqual(old.RunHash(ranking), c.RunHash(ranking));
         Assert.Equal((sasrec with { Bdlm = sasrec.Bdlm with { Distill = "rank", DsmFresh = false } }).RunHash(ranking), sasrec.RunHash(ranking));
     }
+
+    [Fact]
+    public void ARoundPatienceThatCannotStopARunHashesAsNone()
+    {
+        var ds = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
+        var c = new ExperimentConfig { Datasets = [ds] };
+        Assert.Equal((5, 2), (c.Bdlm.Rounds, c.Bdlm.RoundPatience)); // the defaults
+        ExperimentConfig With(int rounds, int? patience, int llmEpochs = 1) => c with { Bdlm = c.Bdlm with { Rounds = rounds, RoundPatience = patience, LlmEpochs = llmEpochs } };
+        // Round 1 always gains (the LLM's first figure): patience 2 can stop only after round 3, before the last.
+        Assert.Equal(With(3, null).RunHash(ds), With(3, 2).RunHash(ds));
+        Assert.Equal(With(2, null).RunHash(ds), With(2, 1).RunHash(ds));
+        Assert.NotEqual(With(4, null).RunHash(ds), With(4, 2).RunHash(ds));
+        Assert.NotEqual(With(5, 2).RunHash(ds), With(5, 3).RunHash(ds));
+        // The LLM baselines run rounds x LLM epochs epochs under the same patience.
+        Assert.NotEqual(With(3, null, llmEpochs: 2).RunHash(ds), With(3, 2, llmEpochs: 2).RunHash(ds));
+
+        // In a config file, null turns it off, and absent is the default.
+        using var tmp = new TestData.TempDir();
+        string Write(string bdlm)
+        {
+            string path = tmp.File(Guid.NewGuid().ToString("N") + ".json");
+            File.WriteAllText(path, "{ \"name\": \"x\", \"datasets\": [{ \"name\": \"r\", \"data\": { \"path\": \"/d\" } }], \"bdlm\": " + bdlm + " }");
+            return path;
+        }
+        Assert.Null(ExperimentConfig.FromJsonFile(Write("""{ "rounds": 5, "round_patience": null }""")).Bdlm.RoundPatience);
+        Assert.Equal(2, ExperimentConfig.FromJsonFile(Write("""{ "rounds": 5 }""")).Bdlm.RoundPatience);
+        Assert.Equal(1, ExperimentConfig.FromJsonFile(Write("""{ "round_patience": 1 }""")).Bdlm.RoundPatience);
+    }
+
+    [Fact]
+    public void ThePopularityPriorIsRefusedOnClickThrough()
+    {
+        var ctr = new ExperimentDataset { Name = "c", Data = new DataConfig { Path = "/d", Format = "collm-ctr" } };
+        var c = new ExperimentConfig { Datasets = [ctr], Dsm = new ExperimentConfig().Dsm with { Model = "mf" }, Methods = ["mf", "llm-text"], Monitor = "auc" };
+        c.Validate();
+        var e = Assert.Throws<ArgumentException>(() => (c with { Tower = c.Tower with { PopularityPrior = true } }).Validate());
+        Assert.Contains("popularity_prior", e.Message);
+        // Unset, the hash is the one it had before the option existed.
+        var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
+        var r = new ExperimentConfig { Datasets = [ranking] };
+        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = null } }).RunHash(ranking));
+        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = true } }).RunHash(ranking));
+    }
 }

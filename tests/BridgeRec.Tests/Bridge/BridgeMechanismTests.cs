@@ -149,6 +149,44 @@ public class BridgeMechanismTests
         Assert.Throws<ArgumentException>(() => TinyLlm(split, new LlmTowerOptions(), null));
         Assert.Throws<ArgumentOutOfRangeException>(() => new LlmTowerOptions { Temperature = 0 }.Validate());
     }
+
+    /// <summary>tower.popularity_prior: the text-only LLM's scores are its cosine scores plus log(1 + training count), a bias that trains.</summary>
+    [Fact]
+    public void ThePopularityPriorAddsLogCountsToTheTextOnlyScoresAndTrains()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var counts = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train).ItemDegrees();
+        Assert.Contains(counts, c => c > 1);
+        using var text = randn(split.Dataset.NumItems, 12);
+        manual_seed(2);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 16);
+        var prompts = new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset), new PromptOptions { MaxHistory = 5, MaxTokens = 96, IncludeTaskTokens = false });
+        var table = new TextItemTable(text, 16, counts);
+        using var withPrior = new LlmRecommender(tiny, ism, prompts, PromptBuilder.Histories(split, includeValidation: false), table, ownsIsm: true,
+            tower: new LlmTowerOptions().ForTextOnly());
+        var expected = counts.Select(c => (float)Math.Log(1.0 + c)).ToArray();
+        Assert.Equal(expected, table.Bias!.detach().data<float>().ToArray());
+        // The same model with the bias at zero scores by text alone; the prior adds exactly the bias to every user's row.
+        using var b = withPrior.ScoreAll([0, 1, 2]);
+        using (no_grad()) table.Bias.zero_();
+        using var a = withPrior.ScoreAll([0, 1, 2]);
+        using (no_grad()) table.Bias.copy_(tensor(expected));
+        using var diff = b - a;
+        for (int u = 0; u < 3; u++)
+        {
+            var row = diff[u].data<float>().ToArray();
+            for (int i = 0; i < row.Length; i++) Assert.Equal(expected[i], row[i], 4);
+        }
+        // The bias is an adapter parameter: the text-only LLM's training moves it.
+        var bias = withPrior.AdapterParameters().Single(p => p.shape.Length == 1 && p.shape[0] == split.Dataset.NumItems);
+        using var before = bias.detach().clone();
+        LlmTraining.Train(withPrior, new NextItemObjective(PromptBuilder.Histories(split, includeValidation: false), usersPerEpoch: 8),
+            new LlmTrainingOptions { Batch = 4, LrAdapters = 0.01 }, 1, trainIsm: false, new Random(1), default);
+        Assert.True((before - bias).abs().max().item<float>() > 0);
+        Assert.Throws<ArgumentException>(() => new TextItemTable(text, 16, counts.Take(3).ToArray()));
+    }
 }
 
 /// <summary>The loop's round-to-round state: a round that hurt the DSM is not built on.</summary>
@@ -218,6 +256,60 @@ public class BdlmLoopStateTests
         Assert.Equal(resumeFromBest, protocol.PhaseStarts[2].SequenceEqual(stage0));
         // Either way the run ends on the best round.
         Assert.Equal(stage0, ism.Items.detach().data<float>().ToArray());
+    }
+
+    [Theory]
+    [InlineData(null, 4)]
+    [InlineData(1, 2)]
+    [InlineData(2, 3)]
+    public void RoundPatienceStopsTheRoundsAfterThatManyWithoutAGain(int? patience, int phases)
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        var train = new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train);
+        manual_seed(5);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 8);
+        using var dsm = new MatrixFactorization(ism);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        using var llm = new LlmRecommender(tiny, ism, new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset)), PromptBuilder.Histories(split, false));
+        var dsmOptions = new DsmOptions { Batch = 64, Monitor = "score" };
+        var protocol = new RecordingProtocol(train, dsmOptions);
+        var log = new List<string>();
+        // Round 1 is the LLM's first (a gain); the DSM never beats round 0, the LLM never beats round 1.
+        using var trainer = new BdlmTrainer(new BdlmOptions { Rounds = 4, RoundPatience = patience, Distill = "rank", DsmFresh = false }, dsmOptions) { Log = log.Add };
+        var result = trainer.Run(dsm, llm, protocol);
+
+        Assert.Equal(phases, protocol.PhaseStarts.Count);
+        Assert.Equal(phases + 1, result.Rounds.Count);
+        Assert.Equal(1, result.BestLlmRound);
+        Assert.Equal(0, result.BestDsmRound);
+        Assert.Equal(patience is not null, log.Any(l => l.StartsWith("stopping after round", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void RoundPatienceMustBePositive() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BdlmOptions { RoundPatience = 0 }.Validate());
+
+    [Theory]
+    [InlineData(null, 5, 5)]
+    [InlineData(2, 4, 2)]
+    [InlineData(3, 5, 5)]
+    public void LlmFitStopsItsEpochsAfterPatienceWithoutAGain(int? patience, int epochsRun, int bestEpoch)
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        manual_seed(5);
+        var ism = new InformationSharingModule(split.Dataset.NumUsers, split.Dataset.NumItems, 8);
+        var tiny = new BertModel(new BertConfig { Hidden = 32, Layers = 1, Heads = 4, Intermediate = 64 });
+        var tok = WordPieceTokenizer.MiniLm();
+        using var llm = new LlmRecommender(tiny, ism, new PromptBuilder(tok, new ItemTextCache(tok, split.Dataset)), PromptBuilder.Histories(split, false));
+        double[] figures = [0.1, 0.2, 0.1, 0.15, 0.3];
+        int calls = 0;
+        var fit = LlmTraining.Fit(llm, new NoExamples(), new LlmTrainingOptions(), epochs: 5, trainIsm: false,
+            () => new Dictionary<string, double> { ["score"] = figures[calls++] }, "score", new Random(1), patience: patience);
+
+        Assert.Equal(epochsRun, fit.History.Count);
+        Assert.Equal(epochsRun, calls);
+        Assert.Equal(bestEpoch, fit.BestEpoch);
     }
 
     [Fact]

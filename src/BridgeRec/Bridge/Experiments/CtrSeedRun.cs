@@ -166,7 +166,7 @@ internal sealed class CtrSeedRun
         var rows = _llmValidation is null ? _data.Validation : _data.Validation.Select(_llmValidation);
         return LlmTraining.Fit(llm, new PointwiseLlmObjective(_data.Train, offset, _o.LlmRowsPerEpoch, distillation), _bdlm.Llm, LlmEpochs, trainIsm: false,
             () => CtrTraining.Metrics(rows, CtrTraining.ScoreLlm(llm, offset, rows, ct: _r.Ct)), _c.Monitor,
-            new Random(unchecked(_bdlm.Seed * 7919 + 17)), _r.Log, _r.Quarters(what), _r.Ct);
+            new Random(unchecked(_bdlm.Seed * 7919 + 17)), _r.Log, _r.Quarters(what), _r.Ct, _bdlm.RoundPatience);
     }
 
     ItemTextCache ItemTexts => _itemTexts ??= _r.TextCache(_data.Texts());

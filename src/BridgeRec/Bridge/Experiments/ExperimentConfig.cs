@@ -202,6 +202,7 @@ public sealed record ExperimentConfig
                     throw new ArgumentException($"dataset {d.Name}: subsample, sampled, unisrec_protocol, validation_users and bdlm_all_validation_users apply to ranking data, not click-through (ctr.llm_validation_rows samples validation rows)");
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
                 if (Bdlm.DsmFresh == true) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
+                if (Tower.PopularityPrior == true) throw new ArgumentException($"dataset {d.Name}: tower.popularity_prior applies to the ranking protocol's text-only LLM (a softmax over items), not click-through");
                 d.CtrSettings.Validate();
                 continue;
             }
@@ -234,10 +235,11 @@ public sealed record ExperimentConfig
     {
         // The tower as the runs use it: a config that leaves dsm_rows unset hashes as on or off, never as the unset key
         // that meant off before it had a default.
-        // BDLM's settings likewise as the runs use them; dsm_fresh off hashes as absent, the way it was written before it had a default.
+        // BDLM's settings likewise as the runs use them; dsm_fresh off hashes as absent, the way it was written before it had a default,
+        // and a round patience that cannot stop the run as absent too (BdlmOptions.EffectivePatience).
         var bdlm = BdlmFor(dataset);
         var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null, Tower = TowerFor(dataset),
-            Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null } };
+            Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);

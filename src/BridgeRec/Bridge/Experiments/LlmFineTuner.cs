@@ -25,7 +25,7 @@ public static class LlmFineTuner
         try
         {
             return LlmTraining.Fit(llm, new NextItemObjective(sequences, o.LlmUsersPerEpoch, distillation), o.Llm, epochs, trainIsm,
-                () => validate(llm), monitor, new Random(unchecked(seed * 7919 + 17)), log, progress, ct);
+                () => validate(llm), monitor, new Random(unchecked(seed * 7919 + 17)), log, progress, ct, o.RoundPatience);
         }
         finally { (distillation as IDisposable)?.Dispose(); }
     }

@@ -191,8 +191,10 @@ internal sealed class RankingSeedRun
         using var features = TextFeatures.LoadOrCompute(_split.Dataset, _r.CacheDir, encoder: _c.Backbone.Encoder);
         TorchRuntime.Seed(_seed);
         var ism = new InformationSharingModule(_split.Dataset.NumUsers, _split.Dataset.NumItems, _c.Dsm.Dim);
+        var tower = _c.TowerFor(_ds).ForTextOnly();
+        var table = new TextItemTable(features, _c.Dsm.Dim, tower.PopularityPrior == true ? _train.ItemDegrees() : null);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
-            PromptBuilder.Histories(_split, includeValidation: false), new TextItemTable(features, _c.Dsm.Dim), tower: _c.TowerFor(_ds).ForTextOnly());
+            PromptBuilder.Histories(_split, includeValidation: false), table, tower: tower);
         var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));

@@ -213,7 +213,7 @@ public static class Tuner
         };
     }
 
-    /// <summary>Each round's metrics averaged over the seeds that have it (every seed runs the same rounds).</summary>
+    /// <summary>Each round's metrics averaged over the seeds that have it (with a round patience, seeds may stop at different rounds).</summary>
     static List<RoundRow> MeanRounds(IReadOnlyList<List<RoundRow>> perSeed)
     {
         static Dictionary<string, double>? Mean(IReadOnlyList<Dictionary<string, double>?> ms) =>
