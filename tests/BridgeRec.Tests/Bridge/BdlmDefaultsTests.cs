@@ -91,10 +91,13 @@ public class BdlmDefaultsTests
         c.Validate();
         var e = Assert.Throws<ArgumentException>(() => (c with { Tower = c.Tower with { PopularityPrior = true } }).Validate());
         Assert.Contains("popularity_prior", e.Message);
-        // Unset, the hash is the one it had before the option existed.
+        // Unset, it is decided by the protocol and hashed as decided: on for ranking, off (as absent) for click-through.
         var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
         var r = new ExperimentConfig { Datasets = [ranking] };
-        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = null } }).RunHash(ranking));
-        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = true } }).RunHash(ranking));
+        Assert.True(r.TowerFor(ranking).PopularityPrior);
+        Assert.False(c.TowerFor(ctr).PopularityPrior);
+        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = true } }).RunHash(ranking));
+        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = false } }).RunHash(ranking));
+        Assert.Equal(c.RunHash(ctr), (c with { Tower = c.Tower with { PopularityPrior = false } }).RunHash(ctr));
     }
 }

@@ -110,9 +110,15 @@ public sealed record ExperimentConfig
 
     /// <summary>
     /// <see cref="Tower"/> as runs on <paramref name="dataset"/> use it: tower.dsm_rows decided when the config leaves it
-    /// unset (on for LightGCN and MF on ranking data; off for SASRec and click-through; <see cref="LlmTowerOptions.ResolvedFor"/>).
+    /// unset (on for LightGCN and MF on ranking data; off for SASRec and click-through; <see cref="LlmTowerOptions.ResolvedFor"/>),
+    /// and tower.popularity_prior (on for ranking data, off for click-through).
     /// </summary>
-    public LlmTowerOptions TowerFor(ExperimentDataset dataset) => Tower.ResolvedFor(dsmHasFinalRows: RankingWithRows(dataset));
+    public LlmTowerOptions TowerFor(ExperimentDataset dataset)
+    {
+        var tower = Tower.ResolvedFor(dsmHasFinalRows: RankingWithRows(dataset));
+        // tower.popularity_prior unset: on for the ranking protocol's text-only LLM, off on click-through (refused there when set).
+        return tower.PopularityPrior is not null ? tower : tower with { PopularityPrior = !dataset.IsCtr };
+    }
     /// <summary>
     /// <see cref="Bdlm"/> as runs on <paramref name="dataset"/> use it: bdlm.distill and bdlm.dsm_fresh decided where the
     /// config leaves them unset (KL and the fresh phase for LightGCN and MF on ranking data; rank distillation and the
@@ -238,7 +244,10 @@ public sealed record ExperimentConfig
         // BDLM's settings likewise as the runs use them; dsm_fresh off hashes as absent, the way it was written before it had a default,
         // and a round patience that cannot stop the run as absent too (BdlmOptions.EffectivePatience).
         var bdlm = BdlmFor(dataset);
-        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null, Tower = TowerFor(dataset),
+        // popularity_prior off hashes as absent, the way it was written before it existed (and had a default).
+        var tower = TowerFor(dataset);
+        var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null,
+            Tower = tower with { PopularityPrior = tower.PopularityPrior == true ? true : null },
             Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
