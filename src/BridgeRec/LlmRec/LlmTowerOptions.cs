@@ -68,6 +68,15 @@ public sealed record LlmTowerOptions
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public bool? PopularityPrior { get; init; }
 
+    /// <summary>
+    /// The text-only LLM's (llm-text) learning rate for its adapters (the text projection, A_out and the prior's bias; its
+    /// LoRA weights keep bdlm.lr_backbone). Null (the default): bdlm.lr_adapters, BDLM's LLM's rate. BDLM's rates (1e-4)
+    /// were chosen for an LLM that starts at the DSM's scores; the text-only LLM starts from nothing, and on ML-100K 1e-3
+    /// raised its validation figure (docs/benchmarks.md).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? TextOnlyLr { get; init; }
+
     /// <summary>The temperature of the text-only LLM (llm-text) when the tower has none: UniSRec's.</summary>
     public const double TextOnlyTemperature = 0.07;
 
@@ -81,6 +90,7 @@ public sealed record LlmTowerOptions
     public void Validate()
     {
         if (Temperature is { } t && !(t > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), $"tower.temperature must be > 0 (got {t})");
+        if (TextOnlyLr is { } lr && !(lr > 0)) throw new ArgumentOutOfRangeException(nameof(TextOnlyLr), $"tower.text_only_lr must be > 0 (got {lr})");
         if (DsmRows == true && !Residual) throw new ArgumentException("tower.dsm_rows reads the DSM's final rows frozen, so the LLM trains its private rows over them: it needs tower.residual true");
     }
 }

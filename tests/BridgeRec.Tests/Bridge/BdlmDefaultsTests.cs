@@ -91,6 +91,9 @@ public class BdlmDefaultsTests
         c.Validate();
         var e = Assert.Throws<ArgumentException>(() => (c with { Tower = c.Tower with { PopularityPrior = true } }).Validate());
         Assert.Contains("popularity_prior", e.Message);
+        var lr = Assert.Throws<ArgumentException>(() => (c with { Tower = c.Tower with { TextOnlyLr = 1e-3 } }).Validate());
+        Assert.Contains("text_only_lr", lr.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BridgeRec.LlmRec.LlmTowerOptions { TextOnlyLr = 0 }.Validate());
         // Unset, it is decided by the protocol and hashed as decided: on for ranking, off (as absent) for click-through.
         var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
         var r = new ExperimentConfig { Datasets = [ranking] };
@@ -99,5 +102,8 @@ public class BdlmDefaultsTests
         Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = true } }).RunHash(ranking));
         Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = false } }).RunHash(ranking));
         Assert.Equal(c.RunHash(ctr), (c with { Tower = c.Tower with { PopularityPrior = false } }).RunHash(ctr));
+        // The text-only LLM's own rate: unset, the hash is the one it had before the option existed.
+        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
+        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = null } }).RunHash(ranking));
     }
 }

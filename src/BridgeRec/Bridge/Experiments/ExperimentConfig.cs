@@ -209,6 +209,7 @@ public sealed record ExperimentConfig
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
                 if (Bdlm.DsmFresh == true) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
                 if (Tower.PopularityPrior == true) throw new ArgumentException($"dataset {d.Name}: tower.popularity_prior applies to the ranking protocol's text-only LLM (a softmax over items), not click-through");
+                if (Tower.TextOnlyLr is not null) throw new ArgumentException($"dataset {d.Name}: tower.text_only_lr applies to the ranking protocol's text-only LLM; click-through's trains at bdlm.lr_adapters");
                 d.CtrSettings.Validate();
                 continue;
             }

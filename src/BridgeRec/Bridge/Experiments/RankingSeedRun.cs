@@ -195,7 +195,8 @@ internal sealed class RankingSeedRun
         var table = new TextItemTable(features, _c.Dsm.Dim, tower.PopularityPrior == true ? _train.ItemDegrees() : null);
         var llm = new LlmRecommender(_r.Backbone(), ism, Prompts(taskTokens: false),
             PromptBuilder.Histories(_split, includeValidation: false), table, tower: tower);
-        var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, _bdlm, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
+        var options = tower.TextOnlyLr is { } lr ? _bdlm with { LrAdapters = lr } : _bdlm;
+        var fit = LlmFineTuner.Fit(llm, teacher: null, _split, Validate, _c.Monitor, options, LlmEpochs, trainIsm: false, _seed, _r.Log, _r.Ct, _r.Quarters("llm-text: users"));
         double secs = sw.Elapsed.TotalSeconds;
         llm.UseHistories(PromptBuilder.Histories(_split, includeValidation: true));
         _done(Evaluate("llm-text", llm, secs, fit.BestEpoch, rounds: RoundRow.FromEpochs(fit), validation: KeptEpoch(fit)));
