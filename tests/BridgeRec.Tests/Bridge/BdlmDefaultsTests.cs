@@ -102,8 +102,15 @@ public class BdlmDefaultsTests
         Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = true } }).RunHash(ranking));
         Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { PopularityPrior = false } }).RunHash(ranking));
         Assert.Equal(c.RunHash(ctr), (c with { Tower = c.Tower with { PopularityPrior = false } }).RunHash(ctr));
-        // The text-only LLM's own rate: unset, the hash is the one it had before the option existed.
-        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
-        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = null } }).RunHash(ranking));
+        // The text-only LLM's own rate: unset, 1e-3 with the prior and BDLM's adapters' rate without it; a rate equal to
+        // bdlm.lr_adapters hashes as absent (what llm-text trained at before the option existed).
+        Assert.Equal(1e-3, r.TowerFor(ranking).TextOnlyLr);
+        Assert.Null(c.TowerFor(ctr).TextOnlyLr);
+        var noPrior = r with { Tower = r.Tower with { PopularityPrior = false } };
+        Assert.Null(noPrior.TowerFor(ranking).TextOnlyLr);
+        Assert.Equal(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
+        Assert.NotEqual(r.RunHash(ranking), (r with { Tower = r.Tower with { TextOnlyLr = r.Bdlm.LrAdapters } }).RunHash(ranking));
+        Assert.Equal(noPrior.RunHash(ranking), (noPrior with { Tower = noPrior.Tower with { TextOnlyLr = noPrior.Bdlm.LrAdapters } }).RunHash(ranking));
+        Assert.NotEqual(noPrior.RunHash(ranking), (noPrior with { Tower = noPrior.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
     }
 }

@@ -116,8 +116,10 @@ public sealed record ExperimentConfig
     public LlmTowerOptions TowerFor(ExperimentDataset dataset)
     {
         var tower = Tower.ResolvedFor(dsmHasFinalRows: RankingWithRows(dataset));
-        // tower.popularity_prior unset: on for the ranking protocol's text-only LLM, off on click-through (refused there when set).
-        return tower.PopularityPrior is not null ? tower : tower with { PopularityPrior = !dataset.IsCtr };
+        // tower.popularity_prior unset: on for the ranking protocol's text-only LLM, off on click-through (refused there when set);
+        // tower.text_only_lr unset: the text-only LLM's own rate with the prior, BDLM's without it.
+        if (tower.PopularityPrior is null) tower = tower with { PopularityPrior = !dataset.IsCtr };
+        return tower.TextOnlyLr is not null || tower.PopularityPrior != true ? tower : tower with { TextOnlyLr = LlmRec.LlmTowerOptions.TextOnlyLrWithPrior };
     }
     /// <summary>
     /// <see cref="Bdlm"/> as runs on <paramref name="dataset"/> use it: bdlm.distill and bdlm.dsm_fresh decided where the
@@ -248,7 +250,8 @@ public sealed record ExperimentConfig
         // popularity_prior off hashes as absent, the way it was written before it existed (and had a default).
         var tower = TowerFor(dataset);
         var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null,
-            Tower = tower with { PopularityPrior = tower.PopularityPrior == true ? true : null },
+            // text_only_lr equal to bdlm.lr_adapters (what llm-text trained at before it existed) hashes as absent too.
+            Tower = tower with { PopularityPrior = tower.PopularityPrior == true ? true : null, TextOnlyLr = tower.TextOnlyLr == Bdlm.LrAdapters ? null : tower.TextOnlyLr },
             Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
