@@ -28,6 +28,7 @@ public static class BdlmCommand
     static readonly Option<bool> UserSkip = new("--user-skip") { Description = "the LLM's query adds the user's row (with a SASRec DSM: its representation of the prompt's history) (default)" };
     static readonly Option<bool> NoUserSkip = new("--no-user-skip") { Description = "the LLM's query is A_out of the backbone's output alone, without the user's row" };
     static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0)" };
+    static readonly Option<string?> LlmTarget = new("--llm-target") { Description = "what the LLM learns to predict: next (the item after a random prefix of the user's sequence) or set (the user's other items, given a random subset of them; for data without time order) (default next)" };
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
     static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
     static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };
@@ -46,7 +47,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, RoundPatience, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, RoundPatience, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmTarget, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -61,6 +62,7 @@ public static class BdlmCommand
                 Distill = p.GetValue(Distill) ?? defaults.Distill,
                 TopK = p.GetValue(TopK) ?? defaults.TopK,
                 Gate = !p.GetValue(NoGate),
+                LlmTarget = p.GetValue(LlmTarget) ?? defaults.LlmTarget,
                 LlmEpochs = p.GetValue(LlmEpochs) ?? defaults.LlmEpochs,
                 LlmBatch = p.GetValue(LlmBatch) ?? defaults.LlmBatch,
                 DsmEpochs = p.GetValue(DsmEpochs) ?? defaults.DsmEpochs,

@@ -69,6 +69,19 @@ public sealed record BdlmOptions
     /// <summary>Prompts per LLM epoch: a fresh random sample of this many users each epoch (large catalogs of users); null: every user.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public int? LlmUsersPerEpoch { get; init; }
+    /// <summary>
+    /// What the LLM learns to predict on ranking data (its phase in BDLM, one-way and the text-only LLM). "next": the item
+    /// after a random prefix of the user's training sequence, the prompt showing that prefix's latest items (next-item
+    /// data in time order). "set": every other training item of the user at once (a multinomial likelihood, each user's
+    /// items weighted equally), the prompt showing a random subset of the user's items and those items left out of the
+    /// softmax: for data whose order means nothing (no timestamps: rows in file order), where test items are a random part
+    /// of each user's items. Null: next.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? LlmTarget { get; init; }
+    /// <summary><see cref="LlmTarget"/> as training reads it.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public string Target => LlmTarget ?? "next";
+    public static readonly string[] LlmTargets = ["next", "set"];
     /// <summary>The LLM phase's learning rate of the rows it trains (its private rows, or the shared module without them); 1e-3 before 2026-12-02.</summary>
     public double LrIsm { get; init; } = 1e-4;
     /// <summary>The LLM phase's learning rate of A_in, A_out and the item tower's text projection; 1e-3 before 2026-12-02.</summary>
@@ -125,6 +138,7 @@ public sealed record BdlmOptions
         if (TopK < 1) throw new ArgumentOutOfRangeException(nameof(TopK), $"bdlm.top_k must be >= 1 (got {TopK})");
         if (DsmLr is not null && !(DsmLr > 0)) throw new ArgumentOutOfRangeException(nameof(DsmLr), $"dsm lr must be > 0 (got {DsmLr})");
         if (DistillSlate is < 2) throw new ArgumentOutOfRangeException(nameof(DistillSlate), $"distill slate must be >= 2 (got {DistillSlate})");
+        if (LlmTarget is not null && !LlmTargets.Contains(LlmTarget)) throw new ArgumentException($"bdlm.llm_target '{LlmTarget}': expected {string.Join(" or ", LlmTargets)}", nameof(LlmTarget));
         if (LlmUsersPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(LlmUsersPerEpoch), $"llm users per epoch must be >= 1 (got {LlmUsersPerEpoch})");
         if (LlmEpochs < 0 || DsmEpochs < 0 || LlmBatch < 1) throw new ArgumentOutOfRangeException(nameof(LlmBatch), "epochs must be >= 0 and the batch >= 1");
     }

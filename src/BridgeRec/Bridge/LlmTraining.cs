@@ -196,11 +196,22 @@ public static class LlmTraining
 }
 
 /// <summary>
-/// Ranking's LLM objective: next-item cross-entropy on a random prefix of each user's training sequence (users with
-/// at least two items; a random <paramref name="usersPerEpoch"/> of them per epoch when set), plus the distillation term.
+/// Ranking's LLM objective over users with at least two training items (a random <paramref name="usersPerEpoch"/> of
+/// them per epoch when set), plus the distillation term. <paramref name="target"/> (<see cref="BdlmOptions.LlmTarget"/>):
+/// "next", cross-entropy of the item after a random prefix of the user's sequence; "set", the mean cross-entropy of
+/// every training item of the user that the prompt does not show, the prompt showing a random subset of them (as many
+/// as <see cref="PromptOptions.MaxHistory"/> allows, one item always left to predict) in sequence order, and the
+/// shown items masked out of the softmax, as evaluation leaves a user's known items out of the ranking.
 /// </summary>
-public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? usersPerEpoch, ILlmDistillation? distillation = null) : ILlmObjective, IDisposable
+public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? usersPerEpoch, ILlmDistillation? distillation = null, string target = "next") : ILlmObjective, IDisposable
 {
+    readonly bool _set = target switch
+    {
+        "next" => false,
+        "set" => true,
+        _ => throw new ArgumentException($"LLM target '{target}': expected {string.Join(" or ", BdlmOptions.LlmTargets)}", nameof(target)),
+    };
+
     public void Dispose() => (distillation as IDisposable)?.Dispose();
 
     public IReadOnlyList<Parameter> Parameters => [];
@@ -214,6 +225,7 @@ public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? users
 
     public Tensor BatchLoss(LlmRecommender llm, int[] batch, Random rng)
     {
+        if (_set) return SetLoss(llm, batch, rng);
         var prompts = new List<Prompt>(batch.Length);
         var prefixes = new IReadOnlyList<int>[batch.Length];
         var targets = new long[batch.Length];
@@ -228,6 +240,46 @@ public sealed class NextItemObjective(IReadOnlyList<int>[] sequences, int? users
         var scores = llm.Score(llm.Prompts.Collate(prompts));
         var loss = nn.functional.cross_entropy(scores, tensor(targets, device: scores.device));
         return distillation is null ? loss : loss.Plus(distillation.Loss(batch, scores, prefixes));
+    }
+
+    /// <summary>
+    /// The "set" target's loss: -1/|T_u| sum over t in T_u of log softmax(s_u with the shown items masked)_t, averaged
+    /// over the batch, T_u the user's items the prompt does not show.
+    /// </summary>
+    Tensor SetLoss(LlmRecommender llm, int[] batch, Random rng)
+    {
+        int shownMax = llm.Prompts.Options.MaxHistory;
+        var prompts = new List<Prompt>(batch.Length);
+        var shown = new IReadOnlyList<int>[batch.Length];
+        var maskAt = new List<long>();
+        var targetAt = new List<long>();
+        var weights = new List<float>();
+        int numItems = llm.NumItems;
+        for (int k = 0; k < batch.Length; k++)
+        {
+            var seq = sequences[batch[k]];
+            var positions = Enumerable.Range(0, seq.Count).ToArray();
+            rng.Shuffle(positions);
+            int m = Math.Min(shownMax, seq.Count - 1);
+            var pick = positions[..m];
+            Array.Sort(pick);
+            shown[k] = pick.Select(i => seq[i]).ToArray();
+            prompts.Add(llm.Prompts.Build(batch[k], shown[k]));
+            var shownSet = shown[k].ToHashSet();
+            foreach (int item in shownSet) maskAt.Add((long)k * numItems + item);
+            var rest = positions[m..].Select(i => seq[i]).Where(i => !shownSet.Contains(i)).Distinct().ToArray();
+            // A history whose items all repeat the shown ones has nothing left to predict: it adds nothing to the loss.
+            foreach (int item in rest) { targetAt.Add((long)k * numItems + item); weights.Add(1f / rest.Length); }
+        }
+        var scores = llm.Score(llm.Prompts.Collate(prompts));
+        var device = scores.device;
+        using var minusInf = float.NegativeInfinity.ToScalar();
+        var masked = maskAt.Count == 0 ? scores
+            : scores.reshape(-1).index_fill(0, tensor(maskAt.ToArray(), device: device), minusInf).view(scores.shape);
+        var logp = nn.functional.log_softmax(masked, 1).view(-1).index_select(0, tensor(targetAt.ToArray(), device: device));
+        using var inv = (-1.0 / batch.Length).ToScalar();
+        var loss = (logp * tensor(weights.ToArray(), device: device)).sum().mul(inv);
+        return distillation is null ? loss : loss.Plus(distillation.Loss(batch, scores, shown));
     }
 }
 

@@ -113,4 +113,24 @@ public class BdlmDefaultsTests
         Assert.Equal(noPrior.RunHash(ranking), (noPrior with { Tower = noPrior.Tower with { TextOnlyLr = noPrior.Bdlm.LrAdapters } }).RunHash(ranking));
         Assert.NotEqual(noPrior.RunHash(ranking), (noPrior with { Tower = noPrior.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
     }
+
+    /// <summary>bdlm.llm_target: next (what every run did before it) hashes as absent, set does not; refused on click-through and when unknown.</summary>
+    [Fact]
+    public void TheLlmTargetHashesNextAsAbsentAndIsRefusedOnClickThrough()
+    {
+        var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
+        var r = new ExperimentConfig { Datasets = [ranking] };
+        Assert.Equal("next", r.Bdlm.Target);
+        Assert.Equal(r.RunHash(ranking), (r with { Bdlm = r.Bdlm with { LlmTarget = "next" } }).RunHash(ranking));
+        var set = r with { Bdlm = r.Bdlm with { LlmTarget = "set" } };
+        set.Validate();
+        Assert.NotEqual(r.RunHash(ranking), set.RunHash(ranking));
+        var bad = Assert.Throws<ArgumentException>(() => (r with { Bdlm = r.Bdlm with { LlmTarget = "random" } }).Validate());
+        Assert.Contains("llm_target 'random'", bad.Message);
+        var ctr = new ExperimentDataset { Name = "c", Data = new DataConfig { Path = "/d", Format = "collm-ctr" } };
+        var c = new ExperimentConfig { Datasets = [ctr], Dsm = new ExperimentConfig().Dsm with { Model = "mf" }, Methods = ["mf", "llm-text"], Monitor = "auc" };
+        var e = Assert.Throws<ArgumentException>(() => (c with { Bdlm = c.Bdlm with { LlmTarget = "set" } }).Validate());
+        Assert.Contains("llm_target", e.Message);
+        Assert.Throws<ArgumentException>(() => new NextItemObjective([], null, target: "prefix"));
+    }
 }

@@ -187,6 +187,61 @@ public class BridgeMechanismTests
         Assert.True((before - bias).abs().max().item<float>() > 0);
         Assert.Throws<ArgumentException>(() => new TextItemTable(text, 16, counts.Take(3).ToArray()));
     }
+
+    /// <summary>Hands the objective's scores and shown items to the test; adds nothing to the loss.</summary>
+    sealed class Capture : ILlmDistillation
+    {
+        public Tensor? Scores;
+        public IReadOnlyList<int>[]? Shown;
+        public Tensor Loss(int[] batch, Tensor student) => throw new InvalidOperationException("the prefixes overload is expected");
+        public Tensor Loss(int[] batch, Tensor student, IReadOnlyList<int>[] prefixes)
+        {
+            Scores = student.detach().clone();
+            Shown = prefixes;
+            return zeros(1).sum();
+        }
+    }
+
+    /// <summary>
+    /// bdlm.llm_target set: the prompt shows a random subset of the user's items (in sequence order, at most MaxHistory,
+    /// one left over), and the loss is each user's mean cross-entropy of its other items with the shown ones out of the
+    /// softmax, averaged over the batch.
+    /// </summary>
+    [Fact]
+    public void TheSetTargetPredictsEveryUnshownItemWithTheShownOnesMasked()
+    {
+        var split = BdlmTrainerTests.Subset(20);
+        using var text = randn(split.Dataset.NumItems, 12);
+        using var llm = TinyLlm(split, new LlmTowerOptions(), text);
+        var sequences = PromptBuilder.Histories(split, includeValidation: false);
+        var capture = new Capture();
+        using var objective = new NextItemObjective(sequences, null, capture, "set");
+        var batch = objective.Examples(new Random(3))[..6];
+        Assert.Contains(batch, u => sequences[u].Count > 6);
+        double loss;
+        using (no_grad()) loss = objective.BatchLoss(llm, batch, new Random(4)).item<float>();
+        double expected = 0;
+        for (int k = 0; k < batch.Length; k++)
+        {
+            var seq = sequences[batch[k]];
+            var shown = capture.Shown![k];
+            Assert.Equal(Math.Min(5, seq.Count - 1), shown.Count);
+            // A subsequence of the history: the shown items keep their order.
+            int at = 0;
+            foreach (int item in shown) { while (seq[at] != item) at++; at++; }
+            var row = capture.Scores![k].data<float>().ToArray().Select(v => (double)v).ToArray();
+            var open = Enumerable.Range(0, row.Length).Where(i => !shown.Contains(i)).ToArray();
+            double max = open.Max(i => row[i]);
+            double logZ = max + Math.Log(open.Sum(i => Math.Exp(row[i] - max)));
+            var targets = seq.Where(i => !shown.Contains(i)).Distinct().ToArray();
+            Assert.NotEmpty(targets);
+            expected += -targets.Average(t => row[t] - logZ) / batch.Length;
+        }
+        Assert.Equal(expected, loss, 4);
+        // Another draw shows other items: the subset is random, not the latest items.
+        using (no_grad()) objective.BatchLoss(llm, batch, new Random(5)).Dispose();
+        Assert.Contains(Enumerable.Range(0, batch.Length), k => !capture.Shown![k].SequenceEqual(sequences[batch[k]].TakeLast(capture.Shown[k].Count)));
+    }
 }
 
 /// <summary>The loop's round-to-round state: a round that hurt the DSM is not built on.</summary>

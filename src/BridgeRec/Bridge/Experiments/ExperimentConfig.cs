@@ -211,6 +211,7 @@ public sealed record ExperimentConfig
                 if (d.MaxUsers is < 1) throw new ArgumentException($"dataset {d.Name}: max_users must be >= 1");
                 if (Bdlm.DsmFresh == true) throw new ArgumentException($"dataset {d.Name}: bdlm.dsm_fresh applies to ranking data; click-through BDLM continues the DSM in each phase");
                 if (Tower.PopularityPrior == true) throw new ArgumentException($"dataset {d.Name}: tower.popularity_prior applies to the ranking protocol's text-only LLM (a softmax over items), not click-through");
+                if (Bdlm.LlmTarget is not null) throw new ArgumentException($"dataset {d.Name}: bdlm.llm_target applies to ranking data; click-through's LLM predicts each row's label");
                 if (Tower.TextOnlyLr is not null) throw new ArgumentException($"dataset {d.Name}: tower.text_only_lr applies to the ranking protocol's text-only LLM; click-through's trains at bdlm.lr_adapters");
                 d.CtrSettings.Validate();
                 continue;
@@ -252,7 +253,9 @@ public sealed record ExperimentConfig
         var basis = this with { Name = "", Output = null, Seeds = [], Methods = [], Datasets = [], CacheDir = null, Tune = null, Tuned = null,
             // text_only_lr equal to bdlm.lr_adapters (what llm-text trained at before it existed) hashes as absent too.
             Tower = tower with { PopularityPrior = tower.PopularityPrior == true ? true : null, TextOnlyLr = tower.TextOnlyLr == Bdlm.LrAdapters ? null : tower.TextOnlyLr },
-            Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience } };
+            Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience,
+                // llm_target next is what every run did before it existed: hashed as absent.
+                LlmTarget = bdlm.LlmTarget == "next" ? null : bdlm.LlmTarget } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);
