@@ -12,6 +12,8 @@ public static class ExperimentCommand
     static readonly Option<string?> Seeds = new("--seeds") { Description = "seeds to run, comma-separated (overrides the config's)" };
     static readonly Option<string?> Methods = new("--methods") { Description = "methods to run, comma-separated: " + string.Join(", ", ExperimentConfig.AllMethods) + " (click-through data: " + string.Join(", ", ExperimentConfig.CtrMethods) + ")" };
 
+    static readonly Option<bool> ReportOnly = new("--report-only") { Description = "rewrite report.md and the charts from the output folder's results.json; run nothing" };
+
     public static Command Create()
     {
         var c = new Command("experiment", "run an experiment (stage 0, baselines, one-way, BDLM) and write results.json, report.md and charts; finished runs are skipped on a rerun");
@@ -21,6 +23,7 @@ public static class ExperimentCommand
         c.Options.Add(Methods);
         c.Options.Add(Options.Backbone);
         c.Options.Add(Options.Overwrite);
+        c.Options.Add(ReportOnly);
         c.SetAction((p, ct) => Program.Guard(() =>
         {
             string? backbone = Options.BackboneName(p); // checked before the config is read
@@ -34,6 +37,11 @@ public static class ExperimentCommand
             var start = DateTime.Now;
             void Log(string line) => Console.WriteLine($"[{(DateTime.Now - start).TotalSeconds,7:F1}s] {line}");
             if (config.Tuned is { } tuned) Log($"settings merged from the tuned file {tuned}");
+            if (p.GetValue(ReportOnly))
+            {
+                Console.WriteLine($"report:  {ExperimentRunner.ReportOnly(config, Log)}");
+                return 0;
+            }
             var summary = ExperimentRunner.Run(config, Log, ct, p.GetValue(Options.Overwrite));
             Console.WriteLine($"{summary.RowsRun} rows run, {summary.RowsSkipped} already done; {summary.Seconds:F0}s");
             Console.WriteLine($"results: {summary.ResultsPath}");

@@ -226,6 +226,42 @@ public class ExperimentTests
     }
 
     /// <summary>
+    /// The run hash reads paths relative to the config's folder: the same config in checkouts at other places, each with
+    /// its data beside it, finds the same finished rows; rows written with the earlier absolute-path hash are adopted.
+    /// </summary>
+    [Fact]
+    public void TheRunHashDoesNotDependOnTheCheckoutFolder()
+    {
+        using var tmp = new TestData.TempDir();
+        ExperimentConfig Checkout(string folder)
+        {
+            string dir = Path.Combine(tmp.Path, folder, "experiments");
+            Directory.CreateDirectory(dir);
+            string file = Path.Combine(dir, "x.json");
+            File.WriteAllText(file, """
+                { "name": "x", "datasets": [{ "name": "d", "data": { "path": "../shared/data", "items": "../shared/items" } }], "methods": ["pop"] }
+                """);
+            return ExperimentConfig.FromJsonFile(file);
+        }
+        var a = Checkout("a");
+        var b = Checkout(Path.Combine("deeper", "b"));
+        Assert.NotEqual(a.Datasets[0].Data.Path, b.Datasets[0].Data.Path);
+        Assert.True(Path.IsPathRooted(a.Datasets[0].Data.Path));
+        Assert.Equal(a.RunHash(a.Datasets[0]), b.RunHash(b.Datasets[0]));
+        Assert.NotEqual(a.LegacyRunHash(a.Datasets[0]), b.LegacyRunHash(b.Datasets[0]));
+        var ds = a.Datasets[0];
+        Assert.NotEqual(a.RunHash(ds), a.RunHash(ds with { Data = ds.Data with { Path = Path.Combine(tmp.Path, "other") } }));
+
+        var results = new ResultsFile { Name = "x" };
+        results.Put(new RunRow { Dataset = "d", Seed = 1, Method = "pop", ConfigHash = a.LegacyRunHash(ds) });
+        results.Put(new RunRow { Dataset = "d", Seed = 2, Method = "pop", ConfigHash = "other-settings" });
+        results.Put(new RunRow { Dataset = "e", Seed = 1, Method = "pop", ConfigHash = a.LegacyRunHash(ds) });
+        Assert.Equal(1, results.AdoptLegacyHashes(a));
+        Assert.Equal([a.RunHash(ds), "other-settings", a.LegacyRunHash(ds)], results.Runs.Select(r => r.ConfigHash));
+        Assert.Equal(0, results.AdoptLegacyHashes(a));
+    }
+
+    /// <summary>
     /// backbone.name picks the embedded encoder: absent or "minilm" is MiniLM (the same runs: the hash is unchanged),
     /// "arctic-xs" is Arctic-embed-xs (other runs); an unknown name, or a name beside a path, is an error that says why.
     /// </summary>

@@ -139,6 +139,13 @@ public sealed record ExperimentConfig
     public string Device { get; init; } = "cpu";
     /// <summary>Cache of item-text features; null: $BRIDGEREC_CACHE or ~/.cache/bridgerec.</summary>
     public string? CacheDir { get; init; }
+
+    /// <summary>
+    /// The folder the config's relative paths were read against (<see cref="ResolvePaths"/>); <see cref="RunHash"/>
+    /// hashes paths relative to it. Null for a config made in code.
+    /// </summary>
+    [JsonIgnore]
+    public string? BaseDirectory { get; init; }
     /// <summary>What <c>bridgerec tune</c> searches (the space, its seed, trials, budget); not part of the run hash.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Tuning.TuneSettings? Tune { get; init; }
@@ -239,10 +246,23 @@ public sealed record ExperimentConfig
     /// <summary>
     /// The hash of everything that changes a run's numbers for <paramref name="dataset"/> (the dataset's entry,
     /// the DSM, BDLM, prompt and backbone settings, the monitor, the device), and not the name, the output
-    /// folder, the seeds or the methods: adding a seed or a method keeps the finished runs.
+    /// folder, the seeds or the methods: adding a seed or a method keeps the finished runs. Paths (the dataset's, its
+    /// items', the backbone's) enter relative to <see cref="BaseDirectory"/>, so a checkout in another folder, with its
+    /// data beside it as before, finds the same finished runs.
     /// </summary>
-    public string RunHash(ExperimentDataset dataset)
+    public string RunHash(ExperimentDataset dataset) => Hash(dataset, portable: true);
+
+    /// <summary>
+    /// The hash as it was before 2026-12-02, with the paths absolute: rows written then carry it, and
+    /// <see cref="ResultsFile.AdoptLegacyHashes"/> rewrites them to <see cref="RunHash"/>.
+    /// </summary>
+    public string LegacyRunHash(ExperimentDataset dataset) => Hash(dataset, portable: false);
+
+    string Hash(ExperimentDataset dataset, bool portable)
     {
+        string P(string p) => !portable || BaseDirectory is null || p.Length == 0 ? p : System.IO.Path.GetRelativePath(BaseDirectory, p).Replace('\\', '/');
+        if (portable)
+            dataset = dataset with { Data = dataset.Data with { Path = P(dataset.Data.Path), Items = dataset.Data.Items is null ? null : P(dataset.Data.Items) } };
         // The tower as the runs use it: a config that leaves dsm_rows unset hashes as on or off, never as the unset key
         // that meant off before it had a default.
         // BDLM's settings likewise as the runs use them; dsm_fresh off hashes as absent, the way it was written before it had a default,
@@ -258,6 +278,7 @@ public sealed record ExperimentConfig
                 LlmTarget = bdlm.LlmTarget == "next" ? null : bdlm.LlmTarget } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
+        if (portable && basis.Backbone.Path is { } backbonePath) basis = basis with { Backbone = basis.Backbone with { Path = P(backbonePath) } };
         string text = basis.ToJson() + "\n" + JsonSerializer.Serialize(dataset with { Published = null }, JsonOptions);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
@@ -333,6 +354,7 @@ public sealed record ExperimentConfig
     /// <summary>The config with relative data, items and output paths made absolute against <paramref name="baseDir"/>.</summary>
     public ExperimentConfig ResolvePaths(string baseDir)
     {
+        baseDir = System.IO.Path.GetFullPath(baseDir);
         string Abs(string p) => p.Length == 0 || System.IO.Path.IsPathRooted(p) ? p : System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, p));
         return this with
         {
@@ -342,6 +364,7 @@ public sealed record ExperimentConfig
             }).ToArray(),
             Output = Abs(OutputDir),
             Backbone = Backbone.Path is null ? Backbone : Backbone with { Path = Abs(Backbone.Path) },
+            BaseDirectory = baseDir,
         };
     }
 }

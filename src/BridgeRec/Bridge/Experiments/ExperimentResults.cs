@@ -111,6 +111,28 @@ public sealed class ResultsFile
         }
     }
 
+    /// <summary>
+    /// Rewrites the run hash of rows written before run hashes read paths relative to the config's folder
+    /// (<see cref="ExperimentConfig.LegacyRunHash"/>, made in this same checkout folder) to
+    /// <see cref="ExperimentConfig.RunHash"/>, so they stay finished rows; returns how many.
+    /// </summary>
+    public int AdoptLegacyHashes(ExperimentConfig config)
+    {
+        int adopted = 0;
+        foreach (var ds in config.Datasets)
+        {
+            string legacy = config.LegacyRunHash(ds), current = config.RunHash(ds);
+            if (legacy == current) continue;
+            for (int k = 0; k < Runs.Count; k++)
+                if (Runs[k].Dataset == ds.Name && Runs[k].ConfigHash == legacy)
+                {
+                    Runs[k] = Runs[k] with { ConfigHash = current };
+                    adopted++;
+                }
+        }
+        return adopted;
+    }
+
     /// <summary>The finished row for the key with the given hash, if any.</summary>
     public RunRow? Find(string key, string hash) => Runs.LastOrDefault(r => r.Key == key && r.ConfigHash == hash);
 

@@ -96,13 +96,36 @@ public sealed class ExperimentRunner
         config.Validate();
         if (!overwrite)
         {
-            var replaced = ResultsFile.LoadOrNew(config.OutputDir, config.Name).ReplacedBy(config).ToList();
+            var earlier = ResultsFile.LoadOrNew(config.OutputDir, config.Name);
+            earlier.AdoptLegacyHashes(config);
+            var replaced = earlier.ReplacedBy(config).ToList();
             if (replaced.Count > 0)
                 throw new InvalidOperationException(
                     $"{Path.GetFullPath(config.OutputDir)} holds {replaced.Count} finished result row(s) made with other settings (for example {replaced[0].Key}) " +
                     "that this run would replace; nothing was written. Choose another --out, or pass --overwrite to replace them.");
         }
         return new ExperimentRunner(config, log, ct).RunAll();
+    }
+
+    /// <summary>
+    /// Rewrites report.md and the charts of <paramref name="config"/>'s output folder from its results.json, running
+    /// nothing (rows of an earlier version's run hash are adopted first, and results.json saved if any were).
+    /// </summary>
+    public static string ReportOnly(ExperimentConfig config, Action<string>? log = null)
+    {
+        config.Validate();
+        string outDir = config.OutputDir;
+        if (!File.Exists(Path.Combine(outDir, ResultsFile.FileName)))
+            throw new FileNotFoundException($"{Path.Combine(Path.GetFullPath(outDir), ResultsFile.FileName)} not found: nothing to report", Path.Combine(outDir, ResultsFile.FileName));
+        var results = ResultsFile.LoadOrNew(outDir, config.Name);
+        if (results.AdoptLegacyHashes(config) is > 0 and int adopted)
+        {
+            results.Name = config.Name;
+            results.Config = config;
+            log?.Invoke($"{adopted} finished row(s) carried the run hash of an earlier version (absolute paths); rewritten to this version's");
+            results.Save(outDir);
+        }
+        return Report.Write(config, results, outDir, log);
     }
 
     ExperimentSummary RunAll()
@@ -112,6 +135,11 @@ public sealed class ExperimentRunner
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), Config.ToJson());
         var results = ResultsFile.LoadOrNew(outDir, Config.Name);
+        if (results.AdoptLegacyHashes(Config) is > 0 and int adopted)
+        {
+            Log($"{adopted} finished row(s) carried the run hash of an earlier version (absolute paths); rewritten to this version's");
+            results.Save(outDir);
+        }
         results.Name = Config.Name;
         results.Config = Config;
         TorchRuntime.Device(Config.Device);
