@@ -28,7 +28,7 @@ public static class BdlmCommand
     static readonly Option<bool> UserSkip = new("--user-skip") { Description = "the LLM's query adds the user's row (with a SASRec DSM: its representation of the prompt's history) (default)" };
     static readonly Option<bool> NoUserSkip = new("--no-user-skip") { Description = "the LLM's query is A_out of the backbone's output alone, without the user's row" };
     static readonly Option<double?> Temperature = new("--temperature") { Description = "temperature of the LLM's normalised scores; 0: raw dot products (default 0)" };
-    static readonly Option<string?> LlmTarget = new("--llm-target") { Description = "what the LLM learns to predict: next (the item after a random prefix of the user's sequence) or set (the user's other items, given a random subset of them; for data without time order) (default next)" };
+    static readonly Option<string?> LlmTarget = new("--llm-target") { Description = "what the LLM learns to predict: next (the item after a random prefix of the user's sequence) or set (the user's other items, given a random subset of them) (default: next where the data has timestamps, set where it has none)" };
     static readonly Option<int?> LlmEpochs = new("--llm-epochs") { Description = "LLM epochs per round (default 1)" };
     static readonly Option<int?> LlmBatch = new("--llm-batch") { Description = "prompts per LLM step (default 16)" };
     static readonly Option<int?> DsmEpochs = new("--dsm-epochs") { Description = "DSM epochs per round (default 20)" };

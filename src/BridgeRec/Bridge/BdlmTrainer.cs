@@ -71,16 +71,17 @@ public sealed record BdlmOptions
     public int? LlmUsersPerEpoch { get; init; }
     /// <summary>
     /// What the LLM learns to predict on ranking data (its phase in BDLM, one-way and the text-only LLM). "next": the item
-    /// after a random prefix of the user's training sequence, the prompt showing that prefix's latest items (next-item
-    /// data in time order). "set": every other training item of the user at once (a multinomial likelihood, each user's
-    /// items weighted equally), the prompt showing a random subset of the user's items and those items left out of the
-    /// softmax: for data whose order means nothing (no timestamps: rows in file order), where test items are a random part
-    /// of each user's items. Null: next.
+    /// after a random prefix of the user's training sequence, the prompt showing that prefix's latest items. "set": every
+    /// other training item of the user at once (a multinomial likelihood, each user's items weighted equally), the prompt
+    /// showing a random subset of the user's items and those items left out of the softmax. Null (the default since
+    /// 2026-12-02): decided by the data (<see cref="TargetFor"/>): next where the training interactions have a time order
+    /// (timestamps, or positions in a sequence), set where they do not, since there a user's "sequence" is the file's row
+    /// order and its next row is not a next event. Before, every run trained next.
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? LlmTarget { get; init; }
-    /// <summary><see cref="LlmTarget"/> as training reads it.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public string Target => LlmTarget ?? "next";
+    /// <summary><see cref="LlmTarget"/> as training on <paramref name="split"/> reads it: set when unset and the training part has no time order.</summary>
+    public string TargetFor(Split split) => LlmTarget ?? (split.Train.Timestamps is null ? "set" : "next");
     public static readonly string[] LlmTargets = ["next", "set"];
     /// <summary>The LLM phase's learning rate of the rows it trains (its private rows, or the shared module without them); 1e-3 before 2026-12-02.</summary>
     public double LrIsm { get; init; } = 1e-4;

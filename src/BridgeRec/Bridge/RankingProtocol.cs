@@ -32,7 +32,7 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     public Random LlmRandom(int round) => new(unchecked(options.Seed * 7919 + round));
 
     public ILlmObjective LlmObjective(DomainModel dsm, int round) =>
-        new NextItemObjective(_sequences, options.LlmUsersPerEpoch, LlmDistillationFrom(dsm, _train, options), options.Target);
+        new NextItemObjective(_sequences, options.LlmUsersPerEpoch, LlmDistillationFrom(dsm, _train, options), options.TargetFor(split));
 
     /// <summary>The LLM's distillation term from a frozen DSM teacher as <paramref name="options"/> set it (null when lambda is 0): BDLM's LLM phase and the one-way baseline.</summary>
     public static ILlmDistillation? LlmDistillationFrom(DomainModel dsm, UserItemIndex train, BdlmOptions options) =>

@@ -114,23 +114,37 @@ public class BdlmDefaultsTests
         Assert.NotEqual(noPrior.RunHash(ranking), (noPrior with { Tower = noPrior.Tower with { TextOnlyLr = 1e-3 } }).RunHash(ranking));
     }
 
-    /// <summary>bdlm.llm_target: next (what every run did before it) hashes as absent, set does not; refused on click-through and when unknown.</summary>
+    /// <summary>
+    /// bdlm.llm_target: unset, next where the training part has a time order and set where it has none; next (what every
+    /// run did before it) hashes as absent, unset as auto (so configs measured before spell out next), set as itself;
+    /// refused on click-through (where unset hashes as absent) and when unknown.
+    /// </summary>
     [Fact]
-    public void TheLlmTargetHashesNextAsAbsentAndIsRefusedOnClickThrough()
+    public void TheLlmTargetFollowsTheTimeOrderAndHashesAsDecidedInTheConfig()
     {
+        var timed = BdlmTrainerTests.Subset(20);
+        Assert.NotNull(timed.Train.Timestamps);
+        var untimed = new Split(timed.Dataset, new Interactions(timed.Train.Users, timed.Train.Items), timed.Validation, timed.Test, "untimed");
+        var unset = new BdlmOptions();
+        Assert.Equal("next", unset.TargetFor(timed));
+        Assert.Equal("set", unset.TargetFor(untimed));
+        Assert.Equal("next", (unset with { LlmTarget = "next" }).TargetFor(untimed));
+        Assert.Equal("set", (unset with { LlmTarget = "set" }).TargetFor(timed));
+
         var ranking = new ExperimentDataset { Name = "r", Data = new DataConfig { Path = "/d" } };
         var r = new ExperimentConfig { Datasets = [ranking] };
-        Assert.Equal("next", r.Bdlm.Target);
-        Assert.Equal(r.RunHash(ranking), (r with { Bdlm = r.Bdlm with { LlmTarget = "next" } }).RunHash(ranking));
-        var set = r with { Bdlm = r.Bdlm with { LlmTarget = "set" } };
-        set.Validate();
-        Assert.NotEqual(r.RunHash(ranking), set.RunHash(ranking));
+        string Hash(string? target) => (r with { Bdlm = r.Bdlm with { LlmTarget = target } }).RunHash(ranking);
+        Assert.Equal(3, new[] { Hash(null), Hash("next"), Hash("set") }.Distinct().Count());
+        var absent = System.Text.Json.JsonSerializer.Deserialize<ExperimentConfig>("""{ "datasets": [{ "name": "r", "data": { "path": "/d" } }] }""", ExperimentConfig.JsonOptions)!;
+        Assert.NotEqual(absent.RunHash(ranking), Hash("next"));
+        (r with { Bdlm = r.Bdlm with { LlmTarget = "set" } }).Validate();
         var bad = Assert.Throws<ArgumentException>(() => (r with { Bdlm = r.Bdlm with { LlmTarget = "random" } }).Validate());
         Assert.Contains("llm_target 'random'", bad.Message);
         var ctr = new ExperimentDataset { Name = "c", Data = new DataConfig { Path = "/d", Format = "collm-ctr" } };
         var c = new ExperimentConfig { Datasets = [ctr], Dsm = new ExperimentConfig().Dsm with { Model = "mf" }, Methods = ["mf", "llm-text"], Monitor = "auc" };
         var e = Assert.Throws<ArgumentException>(() => (c with { Bdlm = c.Bdlm with { LlmTarget = "set" } }).Validate());
         Assert.Contains("llm_target", e.Message);
+        Assert.Equal(c.RunHash(ctr), (c with { Bdlm = c.Bdlm with { LlmTarget = "next" } }).RunHash(ctr));
         Assert.Throws<ArgumentException>(() => new NextItemObjective([], null, target: "prefix"));
     }
 }

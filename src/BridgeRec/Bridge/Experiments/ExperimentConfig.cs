@@ -274,8 +274,9 @@ public sealed record ExperimentConfig
             // text_only_lr equal to bdlm.lr_adapters (what llm-text trained at before it existed) hashes as absent too.
             Tower = tower with { PopularityPrior = tower.PopularityPrior == true ? true : null, TextOnlyLr = tower.TextOnlyLr == Bdlm.LrAdapters ? null : tower.TextOnlyLr },
             Bdlm = bdlm with { DsmFresh = bdlm.DsmFresh == true ? true : null, RoundPatience = bdlm.EffectivePatience,
-                // llm_target next is what every run did before it existed: hashed as absent.
-                LlmTarget = bdlm.LlmTarget == "next" ? null : bdlm.LlmTarget } };
+                // llm_target next is what every run did before it existed: hashed as absent. Unset is decided by the data
+                // (BdlmOptions.TargetFor), which the hash cannot see: hashed as "auto", so configs measured before spell out next.
+                LlmTarget = dataset.IsCtr || bdlm.LlmTarget == "next" ? null : bdlm.LlmTarget ?? "auto" } };
         // backbone.name minilm is the default spelled out: the same runs as no name.
         if (basis.Backbone.Name == Language.EmbeddedEncoder.MiniLm.Name) basis = basis with { Backbone = basis.Backbone with { Name = null } };
         if (portable && basis.Backbone.Path is { } backbonePath) basis = basis with { Backbone = basis.Backbone with { Path = P(backbonePath) } };

@@ -24,7 +24,7 @@ public static class LlmFineTuner
         var distillation = teacher is null ? null : RankingProtocol.LlmDistillationFrom(teacher, train, o);
         try
         {
-            return LlmTraining.Fit(llm, new NextItemObjective(sequences, o.LlmUsersPerEpoch, distillation, o.Target), o.Llm, epochs, trainIsm,
+            return LlmTraining.Fit(llm, new NextItemObjective(sequences, o.LlmUsersPerEpoch, distillation, o.TargetFor(split)), o.Llm, epochs, trainIsm,
                 () => validate(llm), monitor, new Random(unchecked(seed * 7919 + 17)), log, progress, ct, o.RoundPatience);
         }
         finally { (distillation as IDisposable)?.Dispose(); }

@@ -32,7 +32,7 @@ public sealed class Stage0Store(string? dir = null) : IDisposable
     /// </summary>
     public static readonly string[] BdlmAfterStage0 =
         ["rounds", "lambda", "tau", "llm_epochs", "llm_batch", "llm_users_per_epoch", "lr_ism", "lr_adapters", "lr_backbone",
-         "freeze_ism_in_llm", "dsm_lr", "distill_slate", "dsm_epochs", "seed", "distill", "top_k", "gate", "resume_from_best", "dsm_fresh", "round_patience"];
+         "freeze_ism_in_llm", "dsm_lr", "distill_slate", "dsm_epochs", "seed", "distill", "top_k", "gate", "resume_from_best", "dsm_fresh", "round_patience", "llm_target"];
 
     /// <summary>
     /// What a stage 0 depends on: the dataset's entry, the training fraction, the seed and every setting of the
