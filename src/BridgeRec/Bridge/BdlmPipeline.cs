@@ -38,6 +38,8 @@ public static class BdlmPipeline
         if (options.Distill == "kl" && dsm is SasRec && options.Lambda > 0)
             throw new ArgumentException("bdlm.distill kl (--distill kl) with a SASRec DSM: a sequential DSM distils by ranking only; use rank");
         options = options.ResolvedFor(rankingWithRows: dsm is not SasRec);
+        // bdlm.llm_target decided by the data: next (written as absent, as before the option existed) or set.
+        options = options with { LlmTarget = options.TargetFor(split) == "next" ? null : "set" };
         // dsm_fresh off is written as absent, as before it had a default: the same command finds its own folder again.
         string settings = Settings(dsmConfig, spec, options.Fresh ? options : options with { DsmFresh = null });
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
@@ -133,6 +135,7 @@ public static class BdlmPipeline
             ["rounds"] = options.Rounds,
             ["round_patience"] = options.RoundPatience,
             ["rounds_run"] = run.Train.Rounds.Count - 1,
+            ["llm_target"] = options.TargetFor(split),
             ["lambda"] = options.Lambda,
             ["tau"] = options.Tau,
             ["test_protocol"] = run.DsmTest.Protocol,
