@@ -38,10 +38,10 @@ public static class BdlmPipeline
         if (options.Distill == "kl" && dsm is SasRec && options.Lambda > 0)
             throw new ArgumentException("bdlm.distill kl (--distill kl) with a SASRec DSM: a sequential DSM distils by ranking only; use rank");
         options = options.ResolvedFor(rankingWithRows: dsm is not SasRec);
-        // bdlm.llm_target decided by the data: next (written as absent, as before the option existed) or set.
-        options = options with { LlmTarget = options.TargetFor(split) == "next" ? null : "set" };
-        // dsm_fresh off is written as absent, as before it had a default: the same command finds its own folder again.
-        string settings = Settings(dsmConfig, spec, options.Fresh ? options : options with { DsmFresh = null });
+        // bdlm.llm_target decided by the data where unset, and trained as decided.
+        options = options with { LlmTarget = options.TargetFor(split) };
+        // dsm_fresh off and llm_target next are written as absent, as before they had defaults: the same command finds its own folder again.
+        string settings = Settings(dsmConfig, spec, options with { DsmFresh = options.Fresh ? true : null, LlmTarget = options.LlmTarget == "next" ? null : options.LlmTarget });
         new ModelFolder(outDir).EnsureMayWrite(settings, overwrite);
         Directory.CreateDirectory(outDir);
         string monitor = dsmConfig.Train.Monitor;

@@ -147,4 +147,31 @@ public class BdlmDefaultsTests
         Assert.Equal(c.RunHash(ctr), (c with { Bdlm = c.Bdlm with { LlmTarget = "next" } }).RunHash(ctr));
         Assert.Throws<ArgumentException>(() => new NextItemObjective([], null, target: "prefix"));
     }
+
+    /// <summary>
+    /// A bdlm folder trains the LLM target as decided and records it: unset on data without a time order is set, and an
+    /// explicit next stays next there (it is not re-decided from the data after being written as absent).
+    /// </summary>
+    [Fact]
+    public void ABdlmFolderKeepsAnExplicitTargetAndRecordsTheOneItTrained()
+    {
+        var (config, split, model) = BridgeRec.Models.DsmFolder.Load(BridgeRec.Tests.Serving.ServingFolders.Mf);
+        using var dsm = (BridgeRec.Domain.DomainModel)model;
+        var untimed = new Split(split.Dataset, new Interactions(split.Train.Users, split.Train.Items), split.Validation, split.Test, "untimed");
+        var spec = new BridgeRec.Models.LlmSpec
+        {
+            Prompt = new BridgeRec.LlmRec.PromptOptions { MaxHistory = 5, MaxTokens = 64 },
+            Backbone = new BridgeRec.Models.BackboneSettings { Lora = new BridgeRec.Language.LoraOptions { Rank = 4 } },
+        };
+        using var tmp = new TestData.TempDir();
+        string Trained(BdlmOptions options, string name)
+        {
+            string dir = tmp.File(name);
+            BdlmPipeline.Run(config, untimed, dsm, spec, options, dir);
+            var metrics = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, BridgeRec.IO.ModelFolder.MetricsFile)))!;
+            return metrics["llm_target"]!.GetValue<string>();
+        }
+        Assert.Equal("set", Trained(new BdlmOptions { Rounds = 0 }, "unset"));
+        Assert.Equal("next", Trained(new BdlmOptions { Rounds = 0, LlmTarget = "next" }, "next"));
+    }
 }

@@ -96,9 +96,7 @@ public sealed class ExperimentRunner
         config.Validate();
         if (!overwrite)
         {
-            var earlier = ResultsFile.LoadOrNew(config.OutputDir, config.Name);
-            earlier.AdoptLegacyHashes(config);
-            var replaced = earlier.ReplacedBy(config).ToList();
+            var replaced = LoadAdopting(config, config.OutputDir, null, out _).ReplacedBy(config).ToList();
             if (replaced.Count > 0)
                 throw new InvalidOperationException(
                     $"{Path.GetFullPath(config.OutputDir)} holds {replaced.Count} finished result row(s) made with other settings (for example {replaced[0].Key}) " +
@@ -117,15 +115,23 @@ public sealed class ExperimentRunner
         string outDir = config.OutputDir;
         if (!File.Exists(Path.Combine(outDir, ResultsFile.FileName)))
             throw new FileNotFoundException($"{Path.Combine(Path.GetFullPath(outDir), ResultsFile.FileName)} not found: nothing to report", Path.Combine(outDir, ResultsFile.FileName));
-        var results = ResultsFile.LoadOrNew(outDir, config.Name);
-        if (results.AdoptLegacyHashes(config) is > 0 and int adopted)
+        var results = LoadAdopting(config, outDir, log, out int adopted);
+        if (adopted > 0)
         {
             results.Name = config.Name;
             results.Config = config;
-            log?.Invoke($"{adopted} finished row(s) carried the run hash of an earlier version (absolute paths); rewritten to this version's");
             results.Save(outDir);
         }
         return Report.Write(config, results, outDir, log);
+    }
+
+    /// <summary>The folder's results.json with rows of an earlier version's run hash adopted (<see cref="ResultsFile.AdoptLegacyHashes"/>), logged.</summary>
+    static ResultsFile LoadAdopting(ExperimentConfig config, string outDir, Action<string>? log, out int adopted)
+    {
+        var results = ResultsFile.LoadOrNew(outDir, config.Name);
+        adopted = results.AdoptLegacyHashes(config);
+        if (adopted > 0) log?.Invoke($"{adopted} finished row(s) carried the run hash of an earlier version (absolute paths); rewritten to this version's");
+        return results;
     }
 
     ExperimentSummary RunAll()
@@ -134,12 +140,8 @@ public sealed class ExperimentRunner
         string outDir = Config.OutputDir;
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), Config.ToJson());
-        var results = ResultsFile.LoadOrNew(outDir, Config.Name);
-        if (results.AdoptLegacyHashes(Config) is > 0 and int adopted)
-        {
-            Log($"{adopted} finished row(s) carried the run hash of an earlier version (absolute paths); rewritten to this version's");
-            results.Save(outDir);
-        }
+        // Adopted rows are saved with the first finished row, or at the end.
+        var results = LoadAdopting(Config, outDir, Log, out _);
         results.Name = Config.Name;
         results.Config = Config;
         TorchRuntime.Device(Config.Device);
