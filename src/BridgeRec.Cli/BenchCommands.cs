@@ -22,6 +22,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Serving.HttpBench.Create());
         bench.Subcommands.Add(AnnBench.Create());
         bench.Subcommands.Add(ScaleBench.Create());
+        bench.Subcommands.Add(DsmPhaseBench.Create());
         return bench;
     }
 

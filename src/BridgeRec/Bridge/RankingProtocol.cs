@@ -93,13 +93,21 @@ public sealed class RankingProtocol(Split split, Func<IRecommender, IReadOnlyDic
     /// (the batch is in random order, so this is a random slate). All 2B of them would cost B x 2B per batch:
     /// with B = 2048 that made one DSM phase on ML-100K take minutes instead of seconds.
     /// </summary>
-    ExtraLoss Distillation(Tensor teacherScores) => (fu, fi, users, pos, neg) =>
+    ExtraLoss Distillation(Tensor teacherScores) => SlateKl(teacherScores, options.Slate, options.Tau, options.Lambda);
+
+    /// <summary>The KL term of <see cref="Distillation"/> from <paramref name="teacherScores"/> (users x items, frozen); public for <c>bench dsm-phase</c>.</summary>
+    public static ExtraLoss SlateKl(Tensor teacherScores, int slate, double tau, double lambda) => (fu, fi, users, pos, neg) =>
     {
-        long half = Math.Min(pos.shape[0], Math.Max(1, options.Slate / 2));
+        long half = Math.Min(pos.shape[0], Math.Max(1, slate / 2));
         var candidates = cat([pos.narrow(0, 0, half), neg.narrow(0, 0, half)], 0);
         var student = fu.index_select(0, users).matmul(fi.index_select(0, candidates).t());
         Tensor teacher;
-        using (no_grad()) teacher = teacherScores.index_select(0, users).index_select(1, candidates);
-        return LlmTraining.Kl(teacher, student, options.Tau, options.Lambda);
+        // The slate's columns first, then the batch's users: the other order copies a B x (all items) block per batch.
+        using (no_grad())
+        {
+            using var columns = teacherScores.index_select(1, candidates);
+            teacher = columns.index_select(0, users);
+        }
+        return LlmTraining.Kl(teacher, student, tau, lambda);
     };
 }

@@ -37,6 +37,40 @@ public class BridgeMechanismTests
         Assert.Equal(new long[] { 0, 1, 3 }, ranks);
     }
 
+    [Fact]
+    public void TheDsmPhasesSlateKlReadsTheTeachersScoresOfEachBatchUserOnTheSlate()
+    {
+        // 3 users x 6 items of teacher scores; a batch of 4 triples; slate 4 = the first 2 positives and 2 negatives.
+        using var teacherScores = tensor(new float[] { 1, 2, 3, 4, 5, 6, 6, 1, 0, 2, 3, 1, -1, 0, 4, 2, 2, 5 }).reshape(3, 6);
+        using var fu = tensor(new float[] { 0.5f, -1, 1, 0.25f, -0.5f, 2 }).reshape(3, 2);
+        using var fi = tensor(new float[] { 1, 0, 0, 1, 1, 1, -1, 2, 0.5f, 0.5f, 2, -1 }).reshape(6, 2);
+        using var users = tensor(new long[] { 2, 0, 2, 1 });
+        using var pos = tensor(new long[] { 4, 1, 0, 3 });
+        using var neg = tensor(new long[] { 5, 2, 3, 0 });
+        const double tau = 2, lambda = 0.5;
+        using var loss = RankingProtocol.SlateKl(teacherScores, slate: 4, tau, lambda)(fu, fi, users, pos, neg);
+
+        long[] slate = [4, 1, 5, 2];
+        var t = teacherScores.data<float>().ToArray();
+        var u = fu.data<float>().ToArray();
+        var it = fi.data<float>().ToArray();
+        double total = 0;
+        foreach (long user in new long[] { 2, 0, 2, 1 })
+        {
+            double[] p = Softmax(slate.Select(i => t[user * 6 + i] / tau).ToArray());
+            double[] q = Softmax(slate.Select(i => (u[user * 2] * it[i * 2] + u[user * 2 + 1] * it[i * 2 + 1]) / tau).ToArray());
+            total += p.Zip(q, (a, b) => a * Math.Log(a / b)).Sum();
+        }
+        Assert.Equal(tau * tau * lambda * total / 4, loss.item<float>(), 5);
+
+        static double[] Softmax(double[] x)
+        {
+            double m = x.Max();
+            var e = x.Select(v => Math.Exp(v - m)).ToArray();
+            return e.Select(v => v / e.Sum()).ToArray();
+        }
+    }
+
     /// <summary>A DSM whose scores are fixed by its tables: MF with 1-d rows, so the order of items is the order of their rows.</summary>
     static MatrixFactorization Mf(float[] users, float[] items)
     {
