@@ -39,6 +39,7 @@ public static class BdlmCommand
     static readonly Option<bool> DsmFresh = new("--dsm-fresh") { Description = "each DSM phase trains the DSM again from its initial weights for a whole early-stopped run, with the distillation from that round's LLM (the default for LightGCN and MF)" };
     static readonly Option<bool> NoDsmFresh = new("--no-dsm-fresh") { Description = "each DSM phase continues from where the LLM phase left the DSM (dsm-epochs at a tenth of its rate; the default for SASRec)" };
     static readonly Option<string?> Mode = new("--mode") { Description = "backbone training: frozen | lora | full (default lora)" };
+    static readonly Option<string?> Precision = new("--precision") { Description = "arithmetic of the backbone's linear layers: fp32 | bf16 (faster on CPUs with AVX-512 BF16 or AMX; default fp32)" };
     static readonly Option<int?> LoraRank = new("--lora-rank") { Description = "LoRA rank (default 8)" };
     static readonly Option<int?> MaxHistory = new("--max-history") { Description = "most recent items in a prompt (default 20)" };
     static readonly Option<int?> MaxTokens = new("--max-tokens") { Description = "prompt token budget (default 256)" };
@@ -47,7 +48,7 @@ public static class BdlmCommand
     {
         var c = new Command("bdlm", "BDLM: train the LLM recommender and the DSM of a trained model folder together through their shared module; writes a folder for 'recommend --via dsm|llm'")
         {
-            From, Out, Rounds, RoundPatience, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmTarget, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
+            From, Out, Rounds, RoundPatience, Lambda, Tau, Distill, TopK, NoGate, NoResidual, NoItemText, UserSkip, NoUserSkip, DsmRows, NoDsmRows, Temperature, LlmTarget, LlmEpochs, LlmBatch, DsmEpochs, LrIsm, LrAdapters, LrBackbone, DsmLr, DsmFresh, NoDsmFresh, Options.Backbone, Mode, Precision, LoraRank, MaxHistory, MaxTokens, Options.Seed, Options.Overwrite,
         };
         c.SetAction((p, ct) => Program.Guard(() =>
         {
@@ -80,8 +81,9 @@ public static class BdlmCommand
             backbone = backbone with
             {
                 Name = Options.BackboneName(p), Mode = p.GetValue(Mode) ?? backbone.Mode, Lora = backbone.Lora with { Rank = p.GetValue(LoraRank) ?? backbone.Lora.Rank },
+                Precision = p.GetValue(Precision),
             };
-            backbone.Validate(); // --backbone and --mode
+            backbone.Validate(); // --backbone, --mode and --precision
             string from = Path.GetFullPath(p.GetValue(From)!), outDir = Path.GetFullPath(p.GetValue(Out)!);
             if (from == outDir) throw new ArgumentException($"--out {outDir}: must differ from --from (the stage-0 folder is read, never overwritten)");
             var towerDefaults = new LlmTowerOptions();

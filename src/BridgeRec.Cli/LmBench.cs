@@ -19,17 +19,20 @@ public static class LmBench
         var seq = new Option<int>("--seq") { Description = "tokens per sequence", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "timed steps per mode (after one warm-up)", DefaultValueFactory = _ => 5 };
         var save = new Option<string?>("--save-weights") { Description = "also write the weights as safetensors (for bench/lm_torch.py)" };
+        var precision = new Option<string>("--precision") { Description = "arithmetic of the linear layers: fp32 | bf16 (backbone.precision)", DefaultValueFactory = _ => Precision.Fp32 };
         var c = new Command("lm", "tokens/s of the MiniLM-L6 backbone: frozen forward, LoRA (r=8, query+value) and full forward+backward+AdamW step")
         {
-            batch, seq, steps, save,
+            batch, seq, steps, save, precision,
         };
         c.SetAction(p => Program.Guard(() =>
         {
             int b = p.GetValue(batch), s = p.GetValue(seq), n = p.GetValue(steps);
             if (b < 1 || s < 2 || n < 1) throw new ArgumentException("--batch, --seq and --steps must be positive (--seq >= 2)");
+            string arithmetic = Precision.Check(p.GetValue(precision));
             var (model, _) = BertCheckpoint.MiniLm();
             if (p.GetValue(save) is { } path)
                 SafeTensors.Save(path, model.Weights());
+            Precision.Apply(model, arithmetic);
             manual_seed(0);
             var ids = randint(1000, 30000, [b, s], dtype: ScalarType.Int64);
             var mask = ones_like(ids);
@@ -46,6 +49,7 @@ public static class LmBench
             {
                 var (m, _) = BertCheckpoint.MiniLm();
                 long trainable = m.SetTrainingMode(mode, lora);
+                Precision.Apply(m, arithmetic);
                 m.train();
                 using var opt = new BridgeRec.Native.SafeAdam(m.parameters().Where(x => x.requires_grad), lr, weightDecay: 0.01);
                 double tps = Time(n, tokens, () =>
@@ -67,6 +71,7 @@ public static class LmBench
                 ["model"] = "all-MiniLM-L6-v2",
                 ["batch"] = b,
                 ["seq"] = s,
+                ["precision"] = arithmetic,
                 ["threads"] = get_num_threads(),
                 ["frozen_fwd_tokens_per_s"] = Math.Round(frozen, 1),
                 ["lora_fwd_bwd_tokens_per_s"] = Math.Round(lora, 1),

@@ -53,8 +53,7 @@ public static class BdlmPipeline
         using var initial = options.Fresh ? DsmFactory.InitialState(dsmConfig, split, new UserItemIndex(split.Dataset.NumUsers, split.Dataset.NumItems, split.Train)) : null;
         // Seeded before any weight is made: the LoRA adapters that SetTrainingMode adds draw from it too.
         TorchRuntime.Seed(options.Seed);
-        var (backbone, tokenizer) = spec.Backbone.Load();
-        backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
+        var (backbone, tokenizer) = spec.Backbone.LoadConfigured();
         var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
         using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, dsmConfig.CacheDir, encoder: spec.Backbone.Encoder) : null;
         using var llm = new LlmRecommender(backbone, dsm.Ism, new PromptBuilder(tokenizer, texts, spec.Prompt with { IncludeTaskTokens = true }),

@@ -81,8 +81,7 @@ public static class LlmFolder
             if (ism.NumUsers != split.Dataset.NumUsers || ism.NumItems != split.Dataset.NumItems)
                 throw new InvalidDataException($"{ismPath}: {ism.NumUsers} users x {ism.NumItems} items, but the folder's data has {split.Dataset.NumUsers} x {split.Dataset.NumItems}; was the data changed?");
             // The embedded encoder the folder was trained with (backbone.name, MiniLM when absent), or its checkpoint (backbone.path).
-            var (backbone, tokenizer) = spec.Backbone.Load();
-            backbone.SetTrainingMode(spec.Backbone.TrainingMode, spec.Backbone.Lora);
+            var (backbone, tokenizer) = spec.Backbone.LoadConfigured();
             var texts = new ItemTextCache(tokenizer, split.Dataset, Math.Max(ItemTextCache.DefaultMaxItemTokens, spec.Prompt.MaxItemTokens));
             // The item-text features of the encoder it was trained with, as BdlmPipeline computed them.
             using var features = spec.Tower is { ItemText: true } ? TextFeatures.LoadOrCompute(split.Dataset, TrainConfig.DefaultCacheDir(), encoder: spec.Backbone.Encoder) : null;

@@ -45,6 +45,13 @@ public sealed record BackboneSettings
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Path { get; init; }
 
+    /// <summary>
+    /// The arithmetic of the backbone's linear layers: fp32 or bf16 (<see cref="Language.Precision"/>); null: fp32, left out
+    /// of the JSON so the run hashes and model folders written before it stay as they were.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Precision { get; init; }
+
     /// <summary>The embedded encoder in force (MiniLM when no name is given), or null with a <see cref="Path"/>; an unknown name or a name beside a path is an error.</summary>
     [JsonIgnore]
     public EmbeddedEncoder? Encoder => Path is null
@@ -58,6 +65,15 @@ public sealed record BackboneSettings
     /// <summary>A fresh backbone (eval mode; no training mode set yet) and its tokenizer.</summary>
     public (ILanguageBackbone Model, ITextTokenizer Tokenizer) Load() => LanguageBackbones.Load(Encoder, Path);
 
+    /// <summary>A fresh backbone in the configured training mode (<see cref="Mode"/>, <see cref="Lora"/>) and <see cref="Precision"/>, and its tokenizer.</summary>
+    public (ILanguageBackbone Model, ITextTokenizer Tokenizer) LoadConfigured()
+    {
+        var (model, tokenizer) = Load();
+        model.SetTrainingMode(TrainingMode, Lora);
+        Language.Precision.Apply(model.Module, Precision);
+        return (model, tokenizer);
+    }
+
     /// <summary>The backbone's tokenizer alone (no weights are read).</summary>
     public ITextTokenizer LoadTokenizer() => LanguageBackbones.LoadTokenizer(Encoder, Path);
 
@@ -66,6 +82,7 @@ public sealed record BackboneSettings
     {
         _ = Encoder;
         _ = TrainingMode;
+        Language.Precision.Check(Precision);
     }
 
     public TrainingMode TrainingMode => Mode switch

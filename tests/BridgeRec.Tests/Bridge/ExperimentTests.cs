@@ -230,6 +230,27 @@ public class ExperimentTests
     /// its data beside it, finds the same finished rows; rows written with the earlier absolute-path hash are adopted.
     /// </summary>
     [Fact]
+    public void BackbonePrecisionEntersTheRunHashOnlyWhenSetAndIsChecked()
+    {
+        using var tmp = new TestData.TempDir();
+        ExperimentConfig Config(string backbone)
+        {
+            string file = Path.Combine(tmp.Path, $"p{backbone.Length}.json");
+            File.WriteAllText(file, "{ \"name\": \"x\", \"datasets\": [{ \"name\": \"d\", \"data\": { \"path\": \"data\" } }], \"methods\": [\"pop\"]" + backbone + " }");
+            return ExperimentConfig.FromJsonFile(file);
+        }
+        var plain = Config("");
+        var fp32 = Config(", \"backbone\": { \"mode\": \"lora\" }");
+        var bf16 = Config(", \"backbone\": { \"mode\": \"lora\", \"precision\": \"bf16\" }");
+        var ds = plain.Datasets[0];
+        Assert.Equal(plain.RunHash(ds), fp32.RunHash(fp32.Datasets[0])); // unset: the JSON has no precision, as before it existed
+        Assert.NotEqual(plain.RunHash(ds), bf16.RunHash(bf16.Datasets[0]));
+        Assert.Equal("bf16", bf16.Backbone.Precision);
+        var bad = Assert.Throws<ArgumentException>(() => (plain with { Backbone = plain.Backbone with { Precision = "fp16" } }).Validate());
+        Assert.Contains("fp16", bad.Message);
+    }
+
+    [Fact]
     public void TheRunHashDoesNotDependOnTheCheckoutFolder()
     {
         using var tmp = new TestData.TempDir();

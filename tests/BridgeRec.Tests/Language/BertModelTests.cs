@@ -160,4 +160,47 @@ public class BertModelTests
         Assert.True((after - before).abs().max().item<float>() <= 1e-5f);
         Assert.True(allclose(baseQuery, m.Weights()["encoder.layer.0.attention.self.query.weight"], 1e-6, 1e-6));
     }
+
+    [Fact]
+    public void Bf16LinearsStayCloseToFp32AndTrainTheSameAdapters()
+    {
+        var m = RandomTiny(11);
+        m.SetTrainingMode(TrainingMode.Lora, new LoraOptions { Rank = 4, Alpha = 8 });
+        using (no_grad())
+            foreach (var (name, p) in m.named_parameters())
+                if (name.EndsWith("lora_B")) p.normal_(0, 0.5);
+        var ids = tensor(new long[] { 4, 9, 10, 11, 5, 0, 4, 12, 13, 5, 0, 0 }, [2, 6]);
+        var mask = tensor(new long[] { 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0 }, [2, 6]);
+
+        // A fixed random read-out: the mean square of LayerNorm'd states is about 1 whatever the input, and has no gradient to compare.
+        manual_seed(3);
+        var readOut = randn(2, 6, 16);
+
+        (Tensor Out, Tensor[] Grads) Run(string precision)
+        {
+            Precision.Apply(m, precision);
+            foreach (var p in m.parameters()) p.grad?.zero_();
+            var h = m.Forward(ids, mask);
+            (h * readOut).sum().backward();
+            var grads = m.named_parameters().Where(p => p.name.Contains("lora_")).Select(p => p.parameter.grad!.clone()).ToArray();
+            return (h.detach().clone(), grads);
+        }
+
+        var (fp32, g32) = Run(Precision.Fp32);
+        var (bf16, g16) = Run(Precision.Bf16);
+        Assert.All(m.modules().OfType<AdaptableLinear>(), l => Assert.True(l.ComputeBf16));
+        Assert.Equal(ScalarType.Float32, bf16.dtype);
+        Assert.False(equal(fp32, bf16).all().item<bool>()); // the products did run in bf16
+        // bf16 keeps 8 bits of mantissa: the hidden states (LayerNorm'd, about unit scale) agree to a few hundredths.
+        Assert.True((fp32 - bf16).abs().max().item<float>() < 0.1f, $"max difference {(fp32 - bf16).abs().max().item<float>()}");
+        for (int i = 0; i < g32.Length; i++)
+        {
+            Assert.Equal(ScalarType.Float32, g16[i].dtype);
+            double cos = nn.functional.cosine_similarity(g32[i].flatten(), g16[i].flatten(), 0).item<float>();
+            Assert.True(cos > 0.98, $"adapter gradient {i}: cosine {cos}");
+        }
+        Precision.Apply(m, null);
+        Assert.All(m.modules().OfType<AdaptableLinear>(), l => Assert.False(l.ComputeBf16));
+        Assert.Throws<ArgumentException>(() => Precision.Apply(m, "fp16"));
+    }
 }

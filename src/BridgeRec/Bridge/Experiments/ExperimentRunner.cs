@@ -274,11 +274,6 @@ public sealed class ExperimentRunner
 
     ITextTokenizer Tokenizer => _tokenizer ??= Config.Backbone.LoadTokenizer();
 
-    /// <summary>A fresh backbone (the embedded encoder backbone.name, MiniLM by default, or the checkpoint at backbone.path) in the configured training mode.</summary>
-    internal ILanguageBackbone Backbone()
-    {
-        var (model, _) = Config.Backbone.Load();
-        model.SetTrainingMode(Config.Backbone.TrainingMode, Config.Backbone.Lora);
-        return model;
-    }
+    /// <summary>A fresh backbone (the embedded encoder backbone.name, MiniLM by default, or the checkpoint at backbone.path) in the configured training mode and precision.</summary>
+    internal ILanguageBackbone Backbone() => Config.Backbone.LoadConfigured().Model;
 }
