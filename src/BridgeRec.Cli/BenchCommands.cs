@@ -83,14 +83,20 @@ public static class BenchCommands
                 ["best_epoch"] = result.BestEpoch,
                 ["peak_rss_mb"] = Math.Round(PeakRssMb(), 1),
             };
-            var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
-            foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToString() ?? ""));
-            t.Caption(Markup.Escape($"{split}; {result.StopReason}"));
-            AnsiConsole.Write(t);
-            Console.WriteLine(json.ToJsonString());
+            Print(json, $"{split}; {result.StopReason}");
             return 0;
         }));
         return c;
+    }
+
+    /// <summary>A bench's result: each measure a row of a table (with <paramref name="caption"/> under it), then the whole as one JSON line, the last line of output.</summary>
+    public static void Print(JsonObject json, string? caption = null)
+    {
+        var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v is JsonValue ? v.ToString() : v?.ToJsonString() ?? ""));
+        if (caption is not null) t.Caption(Markup.Escape(caption));
+        AnsiConsole.Write(t);
+        Console.WriteLine(json.ToJsonString());
     }
 
     /// <summary>Peak resident set size of this process (VmHWM), in MiB.</summary>

@@ -76,10 +76,7 @@ public static class DsmPhaseBench
                 ["phase_epoch_seconds"] = new JsonArray(distill.All.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),
                 ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
             };
-            var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
-            foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToJsonString() ?? ""));
-            AnsiConsole.Write(t);
-            Console.WriteLine(json.ToJsonString());
+            BenchCommands.Print(json);
             return 0;
         }));
         return c;

@@ -78,10 +78,7 @@ public static class LmBench
                 ["full_fwd_bwd_tokens_per_s"] = Math.Round(full, 1),
                 ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
             };
-            var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
-            foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToString() ?? ""));
-            AnsiConsole.Write(t);
-            Console.WriteLine(json.ToJsonString());
+            BenchCommands.Print(json);
             return 0;
         }));
         return c;

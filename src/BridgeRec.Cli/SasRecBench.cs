@@ -73,7 +73,7 @@ public static class SasRecBench
                 ["sec_per_epoch_median"] = Math.Round(secs[secs.Count / 2], 3),
                 ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
             };
-            Print(json);
+            BenchCommands.Print(json);
             model.Dispose();
             return 0;
         }));
@@ -101,7 +101,7 @@ public static class SasRecBench
         var objective = new PointwiseDsmObjective(train, offset, config.Train);
         var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(model, objective, _ => new Dictionary<string, double> { ["none"] = 0 }, ct: ct));
         var secs = result.EpochSeconds.OrderBy(x => x).ToList();
-        Print(new JsonObject
+        BenchCommands.Print(new JsonObject
         {
             ["model"] = "sasrec (click-through)",
             ["dataset"] = data.Name,
@@ -119,11 +119,4 @@ public static class SasRecBench
         return 0;
     }
 
-    static void Print(JsonObject json)
-    {
-        var t = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
-        foreach (var (k, v) in json) t.AddRow(Markup.Escape(k), Markup.Escape(v?.ToJsonString() ?? ""));
-        AnsiConsole.Write(t);
-        Console.WriteLine(json.ToJsonString());
-    }
 }

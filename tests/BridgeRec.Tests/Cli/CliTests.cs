@@ -59,6 +59,28 @@ public class CliTests
         Assert.Equal(2, json["epochs"]!.GetValue<int>());
     }
 
+    /// <summary>bench dsm-phase on the small LightGCN-format set: plain and DSM-phase epochs timed, the JSON summary last; a bad model exits 2.</summary>
+    [Fact]
+    public void BenchDsmPhasePrintsOneJsonObjectLast()
+    {
+        var output = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            Assert.Equal(0, Run("bench", "dsm-phase", "--data", Bench, "--epochs", "2", "--dim", "8", "--batch", "256"));
+            Assert.Equal(2, Run("bench", "dsm-phase", "--data", Bench, "--model", "sasrec"));
+        }
+        finally { Console.SetOut(old); }
+        string last = output.ToString().TrimEnd().Split('\n').Where(l => l.StartsWith('{')).Last();
+        var json = JsonNode.Parse(last)!.AsObject();
+        Assert.Equal("dsm-phase", json["bench"]!.GetValue<string>());
+        Assert.Equal(2, json["bpr_epoch_seconds"]!.AsArray().Count);
+        Assert.Equal(2, json["phase_epoch_seconds"]!.AsArray().Count);
+        Assert.True(json["phase_sec_per_epoch_median"]!.GetValue<double>() > 0);
+        Assert.Equal(256, json["batch"]!.GetValue<int>());
+    }
+
     /// <summary>bench scale, in this process on a small synthetic set: one run per model, the JSON summary last; bad sizes exit 2.</summary>
     [Fact]
     public void BenchScaleInProcessPrintsOneJsonObjectLast()
