@@ -10,6 +10,17 @@ public class CliTests
 
     static int Run(params string[] args) => BridgeRec.Cli.Program.Main(args).GetAwaiter().GetResult();
 
+    /// <summary>What <paramref name="act"/> writes to the console (Console.Out restored after).</summary>
+    static string Captured(Action act)
+    {
+        var output = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(output);
+        try { act(); }
+        finally { Console.SetOut(old); }
+        return output.ToString();
+    }
+
     [Fact]
     public void TrainEvalRecommendOnRealData()
     {
@@ -42,16 +53,12 @@ public class CliTests
     [Fact]
     public void BenchPrintsOneJsonObjectLast()
     {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try
+        string output = Captured(() =>
         {
             Assert.Equal(0, Run("bench", "dsm", "--model", "mf", "--train", Path.Combine(Bench, "train.txt"),
                 "--test", Path.Combine(Bench, "test.txt"), "--epochs", "2", "--eval-every", "1", "--lr", "0.01"));
-        }
-        finally { Console.SetOut(old); }
-        string last = output.ToString().TrimEnd().Split('\n').Last();
+        });
+        string last = output.TrimEnd().Split('\n').Last();
         var json = JsonNode.Parse(last)!.AsObject();
         foreach (string key in new[] { "model", "dataset", "epochs", "sec_per_epoch_median", "eval_seconds", "recall@20", "ndcg@20", "precision@20", "best_epoch", "peak_rss_mb" })
             Assert.True(json.ContainsKey(key), $"missing {key} in {last}");
@@ -63,16 +70,12 @@ public class CliTests
     [Fact]
     public void BenchDsmPhasePrintsOneJsonObjectLast()
     {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try
+        string output = Captured(() =>
         {
             Assert.Equal(0, Run("bench", "dsm-phase", "--data", Bench, "--epochs", "2", "--dim", "8", "--batch", "256"));
             Assert.Equal(2, Run("bench", "dsm-phase", "--data", Bench, "--model", "sasrec"));
-        }
-        finally { Console.SetOut(old); }
-        string last = output.ToString().TrimEnd().Split('\n').Where(l => l.StartsWith('{')).Last();
+        });
+        string last = output.TrimEnd().Split('\n').Where(l => l.StartsWith('{')).Last();
         var json = JsonNode.Parse(last)!.AsObject();
         Assert.Equal("dsm-phase", json["bench"]!.GetValue<string>());
         Assert.Equal(2, json["bpr_epoch_seconds"]!.AsArray().Count);
@@ -85,10 +88,7 @@ public class CliTests
     [Fact]
     public void BenchScaleInProcessPrintsOneJsonObjectLast()
     {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try
+        string output = Captured(() =>
         {
             Assert.Equal(0, Run("bench", "scale", "--in-process", "--sizes", "60K", "--models", "lightgcn,mf",
                 "--max-batches", "3", "--warmup-batches", "1", "--eval-users", "100", "--dim", "8"));
@@ -96,9 +96,8 @@ public class CliTests
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--sizes", "5X"));
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--sizes", "10K")); // too dense at 40 per user and item
             Assert.Equal(2, Run("bench", "scale", "--in-process", "--models", "sasrec"));
-        }
-        finally { Console.SetOut(old); }
-        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToList();
+        });
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToList();
         Assert.Contains(lines, l => l.StartsWith("[60K lightgcn] epoch 1/1: batch 3/3 timed of 24", StringComparison.Ordinal));
         var json = JsonNode.Parse(lines.Last(l => l.StartsWith('{')))!.AsObject();
         Assert.Equal("one process", json["isolation"]!.GetValue<string>());
