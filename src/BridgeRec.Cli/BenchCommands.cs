@@ -68,15 +68,14 @@ public static class BenchCommands
                 evalSeconds.Add(r.ElapsedSeconds);
                 return r.ToDictionary();
             }, ct: ct));
-            double median(IReadOnlyList<double> xs) => xs.Count == 0 ? double.NaN : xs.OrderBy(x => x).ElementAt(xs.Count / 2);
             var best = result.BestMetrics;
             var json = new JsonObject
             {
                 ["model"] = config.Model,
                 ["dataset"] = dataset,
                 ["epochs"] = result.EpochsRun,
-                ["sec_per_epoch_median"] = Math.Round(median(result.EpochSeconds), 4),
-                ["eval_seconds"] = Math.Round(median(evalSeconds), 4),
+                ["sec_per_epoch_median"] = Math.Round(Median(result.EpochSeconds), 4),
+                ["eval_seconds"] = Math.Round(Median(evalSeconds), 4),
                 ["recall@20"] = Math.Round(best.GetValueOrDefault("recall@20"), 4),
                 ["ndcg@20"] = Math.Round(best.GetValueOrDefault("ndcg@20"), 4),
                 ["precision@20"] = Math.Round(best.GetValueOrDefault("precision@20"), 4),
@@ -98,6 +97,9 @@ public static class BenchCommands
         AnsiConsole.Write(t);
         Console.WriteLine(json.ToJsonString());
     }
+
+    /// <summary>The middle of <paramref name="xs"/> (the upper one of an even count); NaN when empty.</summary>
+    public static double Median(IReadOnlyList<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count / 2);
 
     /// <summary>Peak resident set size of this process (VmHWM), in MiB.</summary>
     public static double PeakRssMb()

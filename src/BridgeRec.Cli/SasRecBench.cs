@@ -5,7 +5,6 @@ using BridgeRec.Data;
 using BridgeRec.Domain;
 using BridgeRec.Models;
 using BridgeRec.Native;
-using Spectre.Console;
 using static TorchSharp.torch;
 
 namespace BridgeRec.Cli;
@@ -56,7 +55,6 @@ public static class SasRecBench
             long targets = model.TrainHistories.Sum(h => Math.Max(0, h.Count - 1));
             // No evaluation: the loop asks for one after the last epoch, outside the timed epochs.
             var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(model, objective, _ => new Dictionary<string, double> { ["none"] = 0 }, ct: ct));
-            var secs = result.EpochSeconds.OrderBy(x => x).ToList();
             var s = config.Sasrec!;
             var json = new JsonObject
             {
@@ -70,7 +68,7 @@ public static class SasRecBench
                 ["threads"] = get_num_threads(),
                 ["epochs"] = result.EpochsRun,
                 ["epoch_seconds"] = new JsonArray(result.EpochSeconds.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),
-                ["sec_per_epoch_median"] = Math.Round(secs[secs.Count / 2], 3),
+                ["sec_per_epoch_median"] = Math.Round(BenchCommands.Median(result.EpochSeconds), 3),
                 ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
             };
             BenchCommands.Print(json);
@@ -100,7 +98,6 @@ public static class SasRecBench
         using var offset = new LogitOffset();
         var objective = new PointwiseDsmObjective(train, offset, config.Train);
         var result = ConsoleUi.Train(config.Train, trainer => trainer.Fit(model, objective, _ => new Dictionary<string, double> { ["none"] = 0 }, ct: ct));
-        var secs = result.EpochSeconds.OrderBy(x => x).ToList();
         BenchCommands.Print(new JsonObject
         {
             ["model"] = "sasrec (click-through)",
@@ -113,7 +110,7 @@ public static class SasRecBench
             ["threads"] = get_num_threads(),
             ["epochs"] = result.EpochsRun,
             ["epoch_seconds"] = new JsonArray(result.EpochSeconds.Select(x => (JsonNode)Math.Round(x, 3)).ToArray()),
-            ["sec_per_epoch_median"] = Math.Round(secs[secs.Count / 2], 3),
+            ["sec_per_epoch_median"] = Math.Round(BenchCommands.Median(result.EpochSeconds), 3),
             ["peak_rss_mb"] = Math.Round(BenchCommands.PeakRssMb(), 1),
         });
         return 0;

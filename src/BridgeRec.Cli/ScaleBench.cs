@@ -178,7 +178,7 @@ public static class ScaleBench
         double cpuPerBatch = batchCpuSeconds.Skip(skip).Average();
         double sampling = objective.SamplingSeconds.Average();
         bool epochProjected = objective.FullBatches > objective.TimedBatchesPerEpoch;
-        double perEpoch = epochProjected ? sampling + perBatch * objective.FullBatches : Median(fit.EpochSeconds);
+        double perEpoch = epochProjected ? sampling + perBatch * objective.FullBatches : BenchCommands.Median(fit.EpochSeconds);
         // CPU seconds of the process: what the work costs whatever else shares the cores (on a shared machine wall time is mostly waiting).
         double samplingCpu = objective.SamplingCpuSeconds.Average();
         double cpuPerEpoch = samplingCpu + cpuPerBatch * objective.FullBatches;
@@ -372,7 +372,6 @@ public static class ScaleBench
         Console.Out.Flush();
     }
 
-    static double Median(IReadOnlyList<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 
     /// <summary>A field of /proc/self/status in MiB (VmRSS: now; VmHWM: the peak so far).</summary>
     static double Status(string field)
